@@ -1,0 +1,28 @@
+import { defineConfig } from 'vite';
+
+// `vite build` → the library (dist/webslm.js); `vite --mode demo` / `vite build --mode demo` → the demo app.
+export default defineConfig(({ mode }) => {
+  if (mode === 'demo') {
+    return {
+      root: 'demo',
+      // The demo imports the library from source so edits show up without a build.
+      server: { port: 5173, fs: { allow: ['..'] } },
+      preview: { port: 4173 },
+      build: { outDir: '../dist-demo', emptyOutDir: true, target: 'es2022' },
+      worker: { format: 'es' },
+    };
+  }
+  return {
+    build: {
+      target: 'es2022',
+      outDir: 'dist',
+      sourcemap: true,
+      lib: { entry: 'src/index.ts', formats: ['es'], fileName: () => 'webslm.js' },
+      rollupOptions: {
+        // Dependencies stay imports; the app that uses webslm bundles them once.
+        external: [/^comlink/, /^idb-keyval/, /^@huggingface\/jinja/, /^onnxruntime-web/],
+      },
+    },
+    worker: { format: 'es' },
+  };
+});
