@@ -14,3 +14,16 @@ export {
 } from './errors.js';
 export { GPUContext, OPTIONAL_FEATURES } from './runtime/gpu-context.js';
 export type { GPUContextOptions, AdapterSummary, OptionalFeature } from './runtime/gpu-context.js';
+export { env } from './api/env.js';
+export type { Env } from './api/env.js';
+export { AutoTokenizer } from './api/auto-tokenizer.js';
+export { PreTrainedTokenizer } from './tokenizer/tokenizer.js';
+export type {
+  CallOptions,
+  EncodeOptions,
+  DecodeOptions,
+  BatchEncoding,
+  Encoding,
+} from './tokenizer/tokenizer.js';
+export type { ChatMessage, ChatTemplateOptions } from './tokenizer/chat-template.js';
+export { IncrementalDecoder } from './tokenizer/streaming.js';

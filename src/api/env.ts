@@ -1,0 +1,24 @@
+/**
+ * Global settings, named as in transformers.js. Change them before loading anything:
+ *   import { env } from 'webslm'; env.remoteHost = 'https://my-mirror.example';
+ */
+const inBrowserPage = typeof window !== 'undefined' && typeof document !== 'undefined';
+
+export const env = {
+  /** Where Hub ids are fetched from. */
+  remoteHost: 'https://huggingface.co',
+  /** Path of a repo's files under `remoteHost`; `{model}` and `{revision}` are filled in. */
+  remotePathTemplate: '{model}/resolve/{revision}/',
+  /** Allow fetching from `remoteHost` (set false to use only local folders and URLs you give). */
+  allowRemoteModels: true,
+  /** In Node: a folder searched for `<id>/` before the Hub. */
+  localModelPath: '',
+  /** Keep downloaded files in IndexedDB. */
+  useBrowserCache: true,
+  /** IndexedDB database name for the file cache. */
+  cacheName: 'webslm-cache',
+  /** Run models in a Web Worker (browsers only; Node always runs in-thread). */
+  useWorker: inBrowserPage,
+};
+
+export type Env = typeof env;
