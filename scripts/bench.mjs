@@ -1,15 +1,36 @@
-// `npm run bench`: bundles the benchmark and runs it under Node + Dawn (SwiftShader where there is no GPU).
-// Arguments after `--` go to the benchmark, e.g. `npm run bench -- --large --json out.json`.
+// `npm run bench`: every benchmark, each bundled into dist-bench/ and run under Node.
+//   npm run bench                      all suites
+//   npm run bench -- gpu [--large] [--json FILE]        WebGPU kernels under Dawn (SwiftShader without a GPU)
+//   npm run bench -- tokenizer [--all] [--json FILE]    tokenizer encode MB/s: webslm, transformers.js, Rust
 import { spawnSync } from 'node:child_process';
 import { nodeGpuEnv } from './gpu-env.mjs';
 
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
-const build = spawnSync(npx, ['vite', 'build', '--config', 'bench/vite.config.ts', '--logLevel', 'warn'], {
-  stdio: 'inherit',
-});
-if (build.status !== 0) process.exit(build.status ?? 1);
-const run = spawnSync(process.execPath, ['dist-bench/bench.mjs', ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  env: { ...process.env, ...nodeGpuEnv() },
-});
-process.exit(run.status ?? 1);
+const SUITES = {
+  // The GPU bundle imports only `webgpu` and Node built-ins, so it can be carried to a GPU machine without npm.
+  gpu: { config: 'bench/vite.config.ts', file: 'dist-bench/bench.mjs', env: nodeGpuEnv() },
+  // The tokenizer bundle keeps the Rust binding and transformers.js external: it needs node_modules.
+  tokenizer: { config: 'bench/tokenizer.vite.config.ts', file: 'dist-bench/tokenizer.mjs', env: {} },
+};
+
+const [first, ...rest] = process.argv.slice(2);
+const chosen = first && first in SUITES ? [first] : Object.keys(SUITES);
+const args = first && first in SUITES ? rest : process.argv.slice(2);
+
+let status = 0;
+// The GPU build empties dist-bench/, so it goes first.
+for (const name of chosen) {
+  const suite = SUITES[name];
+  console.log(`\n=== bench: ${name} ===`);
+  const build = spawnSync(npx, ['vite', 'build', '--config', suite.config, '--logLevel', 'warn'], { stdio: 'inherit' });
+  if (build.status !== 0) {
+    status = build.status ?? 1;
+    continue;
+  }
+  const run = spawnSync(process.execPath, [suite.file, ...(chosen.length === 1 ? args : [])], {
+    stdio: 'inherit',
+    env: { ...process.env, ...suite.env },
+  });
+  if (run.status !== 0) status = run.status ?? 1;
+}
+process.exit(status);
