@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { PreTrainedTokenizer } from '../../../src/tokenizer/tokenizer.js';
 import { TokenizerError } from '../../../src/errors.js';
+import { IncrementalDecoder } from '../../../src/tokenizer/streaming.js';
 import { HF_TINY_CASES, readJson, readText } from '../../helpers/hf-tiny.js';
 import { loadTokenizerFiles } from '../../helpers/tokenizer-files.js';
 
@@ -236,4 +237,27 @@ describe('transformers-style API', () => {
     expect(() => PreTrainedTokenizer.fromJSON('{')).toThrow(/not valid JSON/);
     expect(() => PreTrainedTokenizer.fromJSON('{}')).toThrow(/model is missing/);
   });
+});
+
+describe('streaming with our own decode', () => {
+  const samples = [
+    'Héllo wörld! 👍🏽 日本語のテキスト, مرحبا بالعالم, नमस्ते.  Two  spaces\nand a newline.',
+    '  leading spaces, <special> look-alikes </s> and emoji 👨‍👩‍👧‍👦 🇫🇷',
+  ];
+  for (const name of ['llama2', 'llama3', 'qwen3', 'gemma3', 'gpt2', 'mistral', 'bert', 't5'] as const) {
+    it(`${name}: pushes + flush equal the full decode, and no chunk ends mid-character`, () => {
+      const tok = real(name);
+      for (const text of samples) {
+        const ids = tok.encode(text);
+        const full = tok.decode(ids, { clean_up_tokenization_spaces: false });
+        const stream = new IncrementalDecoder((w) => tok.decode(w, { clean_up_tokenization_spaces: false }), {
+          idToToken: (id) => tok.id_to_token(id),
+        });
+        const chunks = ids.map((id) => stream.push(id));
+        chunks.push(stream.flush());
+        expect(chunks.join('')).toBe(full);
+        if (!full.includes('\ufffd')) for (const chunk of chunks) expect(chunk).not.toContain('\ufffd');
+      }
+    });
+  }
 });
