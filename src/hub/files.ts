@@ -34,11 +34,26 @@ export function fileUrl(model: string, file: string, revision = 'main'): string 
   return `${env.remoteHost.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}${file}`;
 }
 
+// The Node built-ins used for local folders, typed here so the browser build needs no Node types, and imported
+// through variables so bundlers for the browser leave them alone.
+interface NodeFs {
+  statSync(path: string): { isDirectory(): boolean };
+  promises: { readFile(path: string, encoding: 'utf8'): Promise<string> };
+}
+interface NodePath {
+  join(...parts: string[]): string;
+}
+const NODE_FS = 'node:fs';
+const NODE_PATH = 'node:path';
+async function nodeModules(): Promise<{ fs: NodeFs; path: NodePath }> {
+  const [fs, path] = await Promise.all([import(/* @vite-ignore */ NODE_FS), import(/* @vite-ignore */ NODE_PATH)]);
+  return { fs: fs as NodeFs, path: path as NodePath };
+}
+
 /** A local folder holding the model, in Node: the path itself, or `env.localModelPath/<id>`. */
 async function localFolder(model: string): Promise<string | null> {
   if (!isNode() || /^[a-z][a-z\d+.-]{1,}:\/\//i.test(model)) return null;
-  const fs = await import(/* @vite-ignore */ 'node:fs');
-  const path = await import(/* @vite-ignore */ 'node:path');
+  const { fs, path } = await nodeModules();
   const candidates = [model];
   if (env.localModelPath) candidates.push(path.join(env.localModelPath, model));
   for (const c of candidates) {
@@ -61,10 +76,9 @@ export async function readModelText(
 ): Promise<string | null> {
   const folder = await localFolder(model);
   if (folder !== null) {
-    const fs = await import(/* @vite-ignore */ 'node:fs/promises');
-    const path = await import(/* @vite-ignore */ 'node:path');
+    const { fs, path } = await nodeModules();
     try {
-      return await fs.readFile(path.join(folder, file), 'utf8');
+      return await fs.promises.readFile(path.join(folder, file), 'utf8');
     } catch (e) {
       if ((e as { code?: string }).code === 'ENOENT' && options.optional) return null;
       throw new DownloadError(`Cannot read ${file} in ${folder}: ${e instanceof Error ? e.message : e}`, { cause: e });
