@@ -44,7 +44,14 @@ export class SafetensorsError extends WebSLMError {}
 export class TokenizerError extends WebSLMError {}
 
 /** A file could not be fetched (HTTP status, network, size mismatch). */
-export class DownloadError extends WebSLMError {}
+export class DownloadError extends WebSLMError {
+  /** The HTTP status that caused it, when there was one (404: the file is not there). */
+  readonly status?: number;
+  constructor(message: string, options: WebSLMErrorOptions & { status?: number } = {}) {
+    super(message, options);
+    if (options.status !== undefined) this.status = options.status;
+  }
+}
 
 /** Not enough browser storage quota for a download. */
 export class QuotaError extends WebSLMError {}

@@ -17,6 +17,8 @@ export const env = {
   useBrowserCache: true,
   /** IndexedDB database name for the file cache. */
   cacheName: 'webslm-cache',
+  /** In Node: a folder to keep downloaded files in ('' = no cache). */
+  cacheDir: '',
   /** Run models in a Web Worker (browsers only; Node always runs in-thread). */
   useWorker: inBrowserPage,
 };

@@ -288,13 +288,13 @@ export async function* fetchFile(url: string, options: FetchFileOptions): AsyncG
         await response.body?.cancel().catch(() => {});
         if (serverTotal === pos && (total === null || total === pos)) break; // nothing left to fetch
         if (serverTotal !== null && total !== null) throw sizeMismatch(serverTotal, 'the server');
-        throw new DownloadError(statusProblem(416, options, url));
+        throw new DownloadError(statusProblem(416, options, url), { status: 416 });
       } else {
         await response.body?.cancel().catch(() => {});
         if (retryable(response.status)) {
           throw new Transient(`HTTP ${response.status}`, retryAfter(response));
         }
-        throw new DownloadError(statusProblem(response.status, options, url));
+        throw new DownloadError(statusProblem(response.status, options, url), { status: response.status });
       }
 
       if (end !== null) {
@@ -423,7 +423,7 @@ export async function headInfo(url: string, options: HeadInfoOptions): Promise<H
   };
   const fail = (response: Response): never => {
     if (retryable(response.status)) throw new Transient(`HTTP ${response.status}`, retryAfter(response));
-    throw new DownloadError(statusProblem(response.status, options, url));
+    throw new DownloadError(statusProblem(response.status, options, url), { status: response.status });
   };
 
   return withRetries(options, url, async () => {
