@@ -50,12 +50,13 @@ const METADATA_KEY = '__metadata__';
 const TENSOR_FIELDS = ['dtype', 'shape', 'data_offsets'];
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function fail(file: string, problem: string): never {
+/** Throws the SafetensorsError for `file` (shared with the shard index parser). */
+export function fail(file: string, problem: string): never {
   throw new SafetensorsError(`${file}: ${problem}`);
 }
 
 /** A value for a message, cut short when long (names and values can come from hostile files). */
-function show(v: unknown): string {
+export function show(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';

@@ -5,7 +5,7 @@
  * file and the tensor or field at fault.
  */
 import { SafetensorsError } from '../errors.js';
-import type { SafetensorsHeader, SafetensorsTensor } from './safetensors.js';
+import { fail, show, type SafetensorsHeader, type SafetensorsTensor } from './safetensors.js';
 
 export const SHARD_INDEX_FILE = 'model.safetensors.index.json';
 
@@ -27,18 +27,6 @@ export interface ShardTensor {
   tensor: SafetensorsTensor;
 }
 
-function fail(file: string, problem: string): never {
-  throw new SafetensorsError(`${file}: ${problem}`);
-}
-
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
-  return String(v);
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);

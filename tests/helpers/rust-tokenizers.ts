@@ -17,3 +17,23 @@ export function codePointToUtf16Offsets(text: string, offsets: number[][]): Arra
   at.push(text.length);
   return offsets.map(([s, e]) => [at[s] ?? -1, at[e] ?? -1]);
 }
+
+/**
+ * A Rust tokenizer built from a tokenizer.json holding only the given parts (the rest null, no added tokens; the
+ * model defaults to a one-entry WordLevel), to test one stage at a time against the Rust library.
+ */
+export function rustTokenizerWith(parts: Record<string, unknown>) {
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    model: { type: 'WordLevel', vocab: { '[UNK]': 0 }, unk_token: '[UNK]' },
+    ...parts,
+  };
+  return rust.Tokenizer.fromString(JSON.stringify(json));
+}

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decoderFromJSON, wordPieceCleanup } from '../../../src/tokenizer/decoders.js';
 import { TokenizerError } from '../../../src/errors.js';
 import { rng } from '../../helpers/random.js';
-import { rust } from '../../helpers/rust-tokenizers.js';
+import { rust, rustTokenizerWith } from '../../helpers/rust-tokenizers.js';
 import { TOKENIZER_NAMES, loadTokenizerFiles, type TokenizerName } from '../../helpers/tokenizer-files.js';
 
 const SEQUENCES = 500; // random token lists per decoder configuration
@@ -13,18 +13,7 @@ const TIMEOUT = 60_000;
 
 /** The Rust decoder for a decoder config, through a tokenizer.json that has nothing else. */
 function rustDecoder(config: unknown): { decode(tokens: string[]): string } {
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [],
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: config,
-    model: { type: 'WordLevel', vocab: { '[UNK]': 0 }, unk_token: '[UNK]' },
-  };
-  return rust.Tokenizer.fromString(JSON.stringify(json)).getDecoder()!;
+  return rustTokenizerWith({ decoder: config }).getDecoder()!;
 }
 
 function ours(config: unknown): (tokens: string[]) => string {

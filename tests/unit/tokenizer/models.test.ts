@@ -7,7 +7,7 @@ import type { Model } from '../../../src/tokenizer/components.js';
 import { bpeFromJSON, modelFromJSON, WordLevel, WordPiece } from '../../../src/tokenizer/models/index.js';
 import { WordCache } from '../../../src/tokenizer/models/shared.js';
 import { rng } from '../../helpers/random.js';
-import { codePointToUtf16Offsets, rust } from '../../helpers/rust-tokenizers.js';
+import { codePointToUtf16Offsets, rust, rustTokenizerWith } from '../../helpers/rust-tokenizers.js';
 import { loadTokenizerFiles, type TokenizerName } from '../../helpers/tokenizer-files.js';
 
 type RustTokenizer = InstanceType<typeof rust.Tokenizer>;
@@ -17,18 +17,7 @@ const LOAD_TIMEOUT = 60_000;
 
 /** A Rust tokenizer that is `model` alone: no normalizer, pre-tokenizer, post-processor or added tokens. */
 function rustModel(model: unknown): RustTokenizer {
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [],
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: null,
-    model,
-  };
-  return rust.Tokenizer.fromString(JSON.stringify(json));
+  return rustTokenizerWith({ model });
 }
 
 function ours(model: Model, word: string): Tokens {

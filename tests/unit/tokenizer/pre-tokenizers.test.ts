@@ -7,25 +7,14 @@ import { MetaspacePreTokenizer, preTokenizerFromJSON, splitPiece } from '../../.
 import { HARD_STRINGS } from '../../helpers/hard-strings.js';
 import { rng } from '../../helpers/random.js';
 import { randomText } from '../../helpers/random-text.js';
-import { codePointToUtf16Offsets, rust } from '../../helpers/rust-tokenizers.js';
+import { codePointToUtf16Offsets, rust, rustTokenizerWith } from '../../helpers/rust-tokenizers.js';
 import { loadTokenizerFiles, TOKENIZER_NAMES } from '../../helpers/tokenizer-files.js';
 
 type Words = Array<[string, [number, number]]>;
 
 /** The Rust pre-tokenizer for a `pre_tokenizer` config, read back from a minimal tokenizer.json. */
 function rustPreTokenizer(config: unknown) {
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [],
-    normalizer: null,
-    pre_tokenizer: config,
-    post_processor: null,
-    decoder: null,
-    model: { type: 'WordLevel', vocab: {}, unk_token: '[UNK]' },
-  };
-  return rust.Tokenizer.fromString(JSON.stringify(json)).getPreTokenizer()!;
+  return rustTokenizerWith({ pre_tokenizer: config, model: { type: 'WordLevel', vocab: {}, unk_token: '[UNK]' } }).getPreTokenizer()!;
 }
 
 function expected(pt: ReturnType<typeof rustPreTokenizer>, text: string): Words {
