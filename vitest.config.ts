@@ -25,6 +25,7 @@ export default defineConfig({
           name: 'gpu',
           include: ['tests/gpu/**/*.test.ts'],
           exclude: ['tests/gpu/**/*.node.test.ts'],
+          globalSetup: ['tests/gpu/fault-server.setup.ts'],
           testTimeout: GPU_TIMEOUT,
           hookTimeout: GPU_TIMEOUT,
           browser: {

@@ -1,4 +1,6 @@
 // A static file server on 127.0.0.1 with Range support and per-path fault injection, for download tests. Node only.
+// With `cors`, pages of another origin may read it (ranged requests included); with `control`, HTTP endpoints under
+// /__control/ set faults and read the request log, so tests running in a browser can drive it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -50,6 +52,25 @@ export interface LoggedRequest {
   status: number;
 }
 
+export interface FaultServerOptions {
+  /**
+   * Answer cross-origin requests: `Access-Control-Allow-Origin: *`, preflights (OPTIONS) allowing any method used
+   * here and the `Range` header, and the download headers exposed to scripts. Responses also carry
+   * `Cache-Control: no-store`, so a browser's HTTP cache never answers in the server's place.
+   */
+  cors?: boolean;
+  /**
+   * Serve the control endpoints (never logged, never faulted):
+   *  - `POST /__control/fault` with JSON `{ path, fault }` (`fault` a Fault or a list of them): like `setFault`;
+   *  - `POST /__control/clear`: like `clearFaults`;
+   *  - `GET /__control/requests`: the request log as JSON;
+   *  - `POST /__control/reset-log`: empties the request log.
+   */
+  control?: boolean;
+}
+
+export const CONTROL_PREFIX = '/__control/';
+
 export interface FaultServer {
   /** `http://127.0.0.1:PORT`, without a trailing slash. */
   url: string;
@@ -95,7 +116,29 @@ function parseRange(header: string, size: number): { start: number; end: number 
   return { start, end };
 }
 
-export async function startFaultServer(root: string): Promise<FaultServer> {
+const CORS_HEADERS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'Content-Range, Content-Length, ETag, Accept-Ranges, x-linked-size, x-linked-etag',
+  'cache-control': 'no-store',
+};
+
+const PREFLIGHT_HEADERS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, HEAD, POST, OPTIONS',
+  'access-control-allow-headers': 'Range, Content-Type, Authorization',
+  'access-control-max-age': '600',
+};
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on('data', (part: Buffer) => parts.push(part));
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+export async function startFaultServer(root: string, options: FaultServerOptions = {}): Promise<FaultServer> {
   const faults = new Map<string, Active[]>();
   const requests: LoggedRequest[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -261,8 +304,65 @@ export async function startFaultServer(root: string): Promise<FaultServer> {
     await sendBody(res, body, { dropAfter, trickle });
   }
 
+  function setFault(path: string, fault: Fault | Fault[]): void {
+    const list = Array.isArray(fault) ? fault : [fault];
+    faults.set(
+      key(path),
+      list.map((f) => ({ fault: f, left: f.times ?? Number.POSITIVE_INFINITY })),
+    );
+  }
+
+  async function control(req: IncomingMessage, res: ServerResponse, action: string): Promise<void> {
+    const reply = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const method = req.method ?? 'GET';
+    if (action === 'requests' && method === 'GET') return reply(200, requests);
+    if (method !== 'POST') return reply(405, { error: `${method} ${CONTROL_PREFIX}${action} is not supported` });
+    const text = await readBody(req);
+    switch (action) {
+      case 'fault': {
+        let body: { path?: unknown; fault?: unknown };
+        try {
+          body = JSON.parse(text) as { path?: unknown; fault?: unknown };
+        } catch {
+          return reply(400, { error: 'the body is not JSON' });
+        }
+        if (typeof body.path !== 'string' || typeof body.fault !== 'object' || body.fault === null) {
+          return reply(400, { error: 'expected { path: string, fault: Fault | Fault[] }' });
+        }
+        setFault(body.path, body.fault as Fault | Fault[]);
+        return reply(200, { ok: true });
+      }
+      case 'clear':
+        faults.clear();
+        return reply(200, { ok: true });
+      case 'reset-log':
+        requests.length = 0;
+        return reply(200, { ok: true });
+      default:
+        return reply(404, { error: `no control action "${action}"` });
+    }
+  }
+
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
+    if (options.cors) {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, PREFLIGHT_HEADERS).end();
+        return;
+      }
+      for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+    }
+    if (options.control && url.startsWith(CONTROL_PREFIX)) {
+      const action = url.slice(CONTROL_PREFIX.length).split('?')[0];
+      control(req, res, action).catch((e) => {
+        if (!res.headersSent) res.writeHead(500).end(String(e));
+        else res.destroy();
+      });
+      return;
+    }
     const log: LoggedRequest = {
       method: req.method ?? 'GET',
       path: decodeURIComponent(url.split('?')[0]),
@@ -285,13 +385,7 @@ export async function startFaultServer(root: string): Promise<FaultServer> {
 
   return {
     url: `http://127.0.0.1:${port}`,
-    setFault(path, fault) {
-      const list = Array.isArray(fault) ? fault : [fault];
-      faults.set(
-        key(path),
-        list.map((f) => ({ fault: f, left: f.times ?? Number.POSITIVE_INFINITY })),
-      );
-    },
+    setFault,
     clearFaults() {
       faults.clear();
     },

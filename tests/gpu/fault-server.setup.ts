@@ -1,0 +1,26 @@
+// Starts the fault server over a copy of the hf-tiny fixtures for the browser download tests, and hands its URL to
+// them as `inject('faultServer')`. Runs in Node, once per run of the project.
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startFaultServer } from '../helpers/fault-server.js';
+import { HF_TINY } from '../helpers/hf-tiny.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** `http://127.0.0.1:PORT`: the fault server, with CORS and the /__control/ endpoints. */
+    faultServer: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const root = mkdtempSync(join(tmpdir(), 'webslm-browser-models-'));
+  cpSync(HF_TINY, root, { recursive: true });
+  const server = await startFaultServer(root, { cors: true, control: true });
+  project.provide('faultServer', server.url);
+  return async () => {
+    await server.close();
+    rmSync(root, { recursive: true, force: true });
+  };
+}
