@@ -27,3 +27,7 @@ export type {
 } from './tokenizer/tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions } from './tokenizer/chat-template.js';
 export { IncrementalDecoder } from './tokenizer/streaming.js';
+export { ModelCache } from './api/model-cache.js';
+export type { CachedModel, StorageUsage } from './api/model-cache.js';
+export { modelFromFiles, forgetModelFiles } from './hub/local-files.js';
+export type { ProgressInfo, ProgressCallback, ModelFileOptions } from './hub/model-files.js';

@@ -1,19 +1,26 @@
 /**
  * A model's files as byte streams, from wherever they are: the cache when a complete copy is there, else the
- * network (resuming a partial copy), stored chunk by chunk as they stream past, or a local folder in Node. Reports
- * transformers.js-style progress events and checks a download against the server's SHA-256 ETag when it has one.
+ * network (resuming a partial copy), stored chunk by chunk as they stream past, a local folder in Node, or a folder
+ * the user picked in the browser (`modelFromFiles`). Reports transformers.js-style progress events and checks a
+ * download against the server's SHA-256 ETag when it has one.
  */
 import { env } from '../api/env.js';
 import { DownloadError } from '../errors.js';
 import { openFolderCache, openIndexedDBCache, type FileCache, type FileKey } from './cache.js';
 import { fetchFile, headInfo } from './fetch-file.js';
 import { fileUrl } from './files.js';
+import { isLocalFilesModel, openLocalFile } from './local-files.js';
 import { Sha256 } from './sha256.js';
 
 export interface ProgressInfo {
-  status: 'initiate' | 'download' | 'progress' | 'done' | 'ready';
+  /**
+   * Per file: 'initiate', 'download' (from the network), 'progress', 'done'. 'progress_total' (from
+   * `streamModelTensors`) is the progress over all the checkpoint's weight files together.
+   */
+  status: 'initiate' | 'download' | 'progress' | 'progress_total' | 'done' | 'ready';
   /** The model id, URL or folder. */
   name: string;
+  /** The file; for 'progress_total', the file being read at the time. */
   file: string;
   loaded?: number;
   total?: number;
@@ -48,14 +55,28 @@ function isNode(): boolean {
   return typeof p?.versions?.node === 'string';
 }
 
-let defaultCache: FileCache | null | undefined;
-function cacheFor(options: ModelFileOptions): FileCache | null {
-  if (options.cache !== undefined) return options.cache;
-  if (defaultCache === undefined) {
-    if (isNode()) defaultCache = env.cacheDir ? openFolderCache(env.cacheDir) : null;
-    else defaultCache = env.useBrowserCache && typeof indexedDB !== 'undefined' ? openIndexedDBCache(env.cacheName) : null;
+let defaultCache: { setting: string; cache: FileCache | null } | null = null;
+
+/**
+ * The cache the loaders use when given none: IndexedDB database `env.cacheName` in browsers and workers (when
+ * `env.useBrowserCache`), folder `env.cacheDir` in Node, or null for no cache. One instance per setting: the same
+ * object is returned until the settings change.
+ */
+export function getDefaultCache(): FileCache | null {
+  let setting: string;
+  if (isNode()) setting = env.cacheDir ? `folder:${env.cacheDir}` : '';
+  else setting = env.useBrowserCache && typeof indexedDB !== 'undefined' ? `indexeddb:${env.cacheName}` : '';
+  if (defaultCache?.setting !== setting) {
+    let cache: FileCache | null = null;
+    if (setting.startsWith('folder:')) cache = openFolderCache(env.cacheDir);
+    else if (setting.startsWith('indexeddb:')) cache = openIndexedDBCache(env.cacheName);
+    defaultCache = { setting, cache };
   }
-  return defaultCache;
+  return defaultCache.cache;
+}
+
+function cacheFor(options: ModelFileOptions): FileCache | null {
+  return options.cache !== undefined ? options.cache : getDefaultCache();
 }
 
 // Node built-ins for local folders, typed here so the browser build needs no Node types.
@@ -109,6 +130,11 @@ export async function openModelFile(model: string, file: string, options: ModelF
   emit({ status: 'initiate', name: model, file });
   const progress = (loaded: number, total: number) =>
     emit({ status: 'progress', name: model, file, loaded, total, progress: total > 0 ? (loaded / total) * 100 : 100 });
+
+  if (isLocalFilesModel(model)) {
+    const { size, chunks } = openLocalFile(model, file, progress);
+    return { size, fromCache: false, chunks: withDone(chunks, () => emit({ status: 'done', name: model, file })) };
+  }
 
   const local = await localFile(model, file);
   if (local) {
