@@ -2,6 +2,7 @@
 //   npm run bench                      all suites
 //   npm run bench -- gpu [--large] [--json FILE]        WebGPU kernels under Dawn (SwiftShader without a GPU)
 //   npm run bench -- tokenizer [--all] [--json FILE]    tokenizer encode MB/s: webslm, transformers.js, Rust
+//   npm run bench -- hub [--mb N] [--runs N] [--json FILE]   model file download, cache and tensor streaming MB/s
 import { spawnSync } from 'node:child_process';
 import { nodeGpuEnv } from './gpu-env.mjs';
 
@@ -11,6 +12,8 @@ const SUITES = {
   gpu: { config: 'bench/vite.config.ts', file: 'dist-bench/bench.mjs', env: nodeGpuEnv() },
   // The tokenizer bundle keeps the Rust binding and transformers.js external: it needs node_modules.
   tokenizer: { config: 'bench/tokenizer.vite.config.ts', file: 'dist-bench/tokenizer.mjs', env: {} },
+  // The hub bundle imports only Node built-ins: a local HTTP server, a folder cache, and the loaders.
+  hub: { config: 'bench/hub.vite.config.ts', file: 'dist-bench/hub.mjs', env: {} },
 };
 
 const [first, ...rest] = process.argv.slice(2);
