@@ -1,0 +1,334 @@
+/**
+ * Linear layer in the Hugging Face layout with optional fused epilogue:
+ *
+ *   y = x · Wᵀ (+ bias) (+ residual)
+ *
+ *   x:        (M, K) f32, row-major      activations, one row per token
+ *   W:        (N, K) in any WeightFormat  nn.Linear.weight ([out_features, in_features]), packed as in weight-format.ts
+ *   bias:     (N) f32, optional
+ *   residual: (M, N) f32, optional, a separate read-only buffer (WebGPU cannot bind one buffer both read and
+ *             read_write in a dispatch, so `residual` must not be `y`; a residual stream is updated by writing
+ *             y into a second buffer and swapping the two between layers)
+ *   y:        (M, N) f32, row-major; only its first M·N elements are written
+ *
+ * Accumulates in f32 whatever the storage format of W. Two kernels, chosen by M (`linearKernelKind`):
+ *
+ *   'gemv' (M ≤ 8, decode): each 64-thread workgroup computes COLS = 4 output columns n for all M rows. Threads
+ *     stride K reading W a unit at a time (a vec4f when W is f32 and K % 4 = 0, one u32 word = two elements
+ *     when W is f16/bf16 and K is even, else one element through the format loader), and every loaded unit is
+ *     used for all M rows. Partial sums are reduced in workgroup memory.
+ *   'gemm' (M > 8, prefill): the tiled GEMM of matmul.ts (32×32 tiles, 4×4 per thread) with W staged through
+ *     the format loader.
+ *
+ * Bindings (group 0): 0 x (storage, read) · 1 W (storage, read) · 2 y (storage, read_write) · 3 dims (uniform) ·
+ * 4 bias (storage, read; when fused) · 5 residual (storage, read; when fused).
+ */
+import { GPUValidationError } from '../errors.js';
+import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
+import type { GPUContext } from '../runtime/gpu-context.js';
+import type { KernelDispatch } from './dispatch.js';
+import { isWeightFormat, loadWeightWgsl, weightBindingWgsl, weightBufferBytes, type WeightFormat } from './weight-format.js';
+
+/** Largest M served by the GEMV kernel. */
+export const LINEAR_GEMV_MAX_M = 8;
+const GEMV_WG = 64;
+const GEMV_COLS = 4;
+const TILE = 32;
+
+export type LinearKernelKind = 'gemv' | 'gemm';
+
+/** How the GEMV kernel reads W: elements per unit. */
+type GemvUnit = 1 | 2 | 4;
+
+export interface LinearVariant {
+  kind: LinearKernelKind;
+  format: WeightFormat;
+  bias: boolean;
+  residual: boolean;
+  /** GEMV only: elements of W read per load (depends on format and whether K is a multiple of it). */
+  unit?: GemvUnit;
+}
+
+/** The kernel for an M-row product. */
+export function linearKernelKind(M: number): LinearKernelKind {
+  return M <= LINEAR_GEMV_MAX_M ? 'gemv' : 'gemm';
+}
+
+function gemvUnit(format: WeightFormat, K: number): GemvUnit {
+  switch (format) {
+    case 'f32':
+      return K % 4 === 0 ? 4 : 1;
+    case 'f16':
+    case 'bf16':
+      return K % 2 === 0 ? 2 : 1;
+  }
+}
+
+export function linearKey(v: LinearVariant): string {
+  const epilogue = `${v.bias ? '.bias' : ''}${v.residual ? '.residual' : ''}`;
+  const shape = v.kind === 'gemv' ? `wg${GEMV_WG}c${GEMV_COLS}u${v.unit ?? 1}` : `tiled${TILE}`;
+  return `linear.${v.kind}.${v.format}${epilogue}.${shape}`;
+}
+
+function epilogueBindings(v: LinearVariant): string {
+  return [
+    v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;      // (N)' : '',
+    v.residual ? '@group(0) @binding(5) var<storage, read> residual: array<f32>;  // (M, N)' : '',
+  ].join('\n');
+}
+
+/** WGSL expression: the finished value of y[m, n] from the accumulated product `acc`. */
+function epilogue(v: LinearVariant, acc: string): string {
+  return `${acc}${v.bias ? ' + bias[n]' : ''}${v.residual ? ' + residual[m * N + n]' : ''}`;
+}
+
+function weightDecl(v: LinearVariant): string {
+  if (v.kind === 'gemv' && v.unit === 4) {
+    return '@group(0) @binding(1) var<storage, read> w: array<vec4f>;  // (N, K/4)';
+  }
+  return `${weightBindingWgsl(v.format, 1, 'w')}  // (N, K) ${v.format}`;
+}
+
+/** WGSL `fn load_unit(n: u32, u: u32) -> vec4f`: unit u of W's row n, padded with zeros. */
+function loadUnitWgsl(v: LinearVariant): string {
+  switch (v.unit) {
+    case 4:
+      return `fn load_unit(n: u32, u: u32) -> vec4f { return w[n * (dims.K / 4u) + u]; }`;
+    case 2: {
+      const body =
+        v.format === 'f16'
+          ? 'return vec4f(unpack2x16float(p), 0.0, 0.0);'
+          : 'return vec4f(bitcast<f32>(p << 16u), bitcast<f32>(p & 0xffff0000u), 0.0, 0.0);';
+      return `fn load_unit(n: u32, u: u32) -> vec4f {\n  let p = w[n * (dims.K / 2u) + u];\n  ${body}\n}`;
+    }
+    default:
+      return `${loadWeightWgsl(v.format, 'w')}\nfn load_unit(n: u32, u: u32) -> vec4f { return vec4f(load_w(n * dims.K + u), 0.0, 0.0, 0.0); }`;
+  }
+}
+
+function xUnitWgsl(unit: GemvUnit): string {
+  const parts = ['x[b]', 'x[b + 1u]', 'x[b + 2u]', 'x[b + 3u]'].slice(0, unit);
+  while (parts.length < 4) parts.push('0.0');
+  return `fn x_unit(m: u32, u: u32) -> vec4f {\n  let b = m * dims.K + u * ${unit}u;\n  return vec4f(${parts.join(', ')});\n}`;
+}
+
+function gemvSource(v: LinearVariant): string {
+  const unit = v.unit ?? 1;
+  const slots = GEMV_COLS * LINEAR_GEMV_MAX_M;
+  return /* wgsl */ `
+struct Dims { M: u32, N: u32, K: u32, _pad: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;        // (M, K)
+${weightDecl(v)}
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N)
+@group(0) @binding(3) var<uniform> dims: Dims;
+${epilogueBindings(v)}
+
+const WG = ${GEMV_WG}u;
+const COLS = ${GEMV_COLS}u;
+const MAXM = ${LINEAR_GEMV_MAX_M}u;
+const SLOTS = ${slots}u;  // COLS × MAXM partial sums per thread
+
+var<workgroup> red: array<f32, ${GEMV_WG * slots}>;  // red[t * SLOTS + c * MAXM + m]
+
+${loadUnitWgsl(v)}
+${xUnitWgsl(unit)}
+
+@compute @workgroup_size(${GEMV_WG}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let M = dims.M;
+  let N = dims.N;
+  let units = dims.K / ${unit}u;
+  let n0 = wg.x * COLS;
+
+  var acc: array<f32, ${slots}>;  // acc[c * MAXM + m]
+  for (var u = t; u < units; u += WG) {
+    var xs: array<vec4f, ${LINEAR_GEMV_MAX_M}>;
+    for (var m = 0u; m < M; m++) { xs[m] = x_unit(m, u); }
+    for (var c = 0u; c < COLS; c++) {
+      let n = n0 + c;
+      if (n >= N) { break; }
+      let wv = load_unit(n, u);
+      for (var m = 0u; m < M; m++) { acc[c * MAXM + m] += dot(xs[m], wv); }
+    }
+  }
+
+  for (var e = 0u; e < SLOTS; e++) { red[t * SLOTS + e] = acc[e]; }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      for (var e = 0u; e < SLOTS; e++) { red[t * SLOTS + e] += red[(t + s) * SLOTS + e]; }
+    }
+    workgroupBarrier();
+  }
+
+  if (t < SLOTS) {
+    let c = t / MAXM;
+    let m = t % MAXM;
+    let n = n0 + c;
+    if (m < M && n < N) { y[m * N + n] = ${epilogue(v, 'red[t]')}; }
+  }
+}
+`;
+}
+
+function gemmSource(v: LinearVariant): string {
+  return /* wgsl */ `
+struct Dims { M: u32, N: u32, K: u32, _pad: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;        // (M, K)
+${weightDecl(v)}
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N)
+@group(0) @binding(3) var<uniform> dims: Dims;
+${epilogueBindings(v)}
+
+const TM = 32u;
+const TN = 32u;
+const TK = 32u;
+const THREADS = 64u;
+
+var<workgroup> xs: array<f32, 1024>;  // (TM, TK) tile of x
+var<workgroup> ws: array<f32, 1024>;  // (TN, TK) tile of W
+
+${loadWeightWgsl(v.format, 'w')}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) li: u32) {
+  let M = dims.M;
+  let N = dims.N;
+  let K = dims.K;
+  let m0 = wg.y * TM;
+  let n0 = wg.x * TN;
+
+  var acc: array<array<f32, 4>, 4>;  // acc[i][j] = y[m0 + lid.y + 8i, n0 + lid.x + 8j]
+  for (var k0 = 0u; k0 < K; k0 += TK) {
+    for (var e = li; e < TM * TK; e += THREADS) {
+      let r = e / TK;
+      let c = e % TK;
+      let k = k0 + c;
+      var xv = 0.0;
+      if (m0 + r < M && k < K) { xv = x[(m0 + r) * K + k]; }
+      xs[e] = xv;
+      var wv = 0.0;
+      if (n0 + r < N && k < K) { wv = load_w((n0 + r) * K + k); }
+      ws[e] = wv;
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < TK; c++) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { a[i] = xs[(lid.y + 8u * i) * TK + c]; }
+      for (var j = 0u; j < 4u; j++) { b[j] = ws[(lid.x + 8u * j) * TK + c]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + lid.y + 8u * i;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + lid.x + 8u * j;
+      if (n < N) { y[m * N + n] = ${epilogue(v, 'acc[i][j]')}; }
+    }
+  }
+}
+`;
+}
+
+export function linearSource(v: LinearVariant): string {
+  return v.kind === 'gemv' ? gemvSource(v) : gemmSource(v);
+}
+
+export interface LinearArgs {
+  /** (M, K) f32 activations. */
+  x: GPUBuffer;
+  /** (N, K) weight in `format`, Hugging Face Linear layout. */
+  w: GPUBuffer;
+  format: WeightFormat;
+  /** (M, N) f32 output; only its first M·N elements are written. Must not be `x`, `bias` or `residual`. */
+  y: GPUBuffer;
+  M: number;
+  N: number;
+  K: number;
+  /** (N) f32, added to every row. */
+  bias?: GPUBuffer;
+  /** (M, N) f32, added element-wise; a buffer other than `y`. */
+  residual?: GPUBuffer;
+  /** What this layer is, for the dispatch ledger and error messages. */
+  label?: string;
+}
+
+/** Prepares y = x · Wᵀ (+ bias) (+ residual); record it with `recordDispatches`. Owns a small uniform buffer. */
+export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch {
+  const { M, N, K, format } = args;
+  const label = args.label ?? `linear ${M}x${K} · (${N}x${K} ${String(format)})ᵀ`;
+  const fail = (msg: string): never => {
+    throw new GPUValidationError(`linear "${label}": ${msg}`);
+  };
+  if (!isWeightFormat(format)) fail(`format must be one of f32, f16, bf16, got ${String(format)}.`);
+  for (const [name, v] of [['M', M], ['N', N], ['K', K]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) fail(`${name} must be a positive integer, got ${v}.`);
+  }
+  for (const [name, b] of [['x', args.x], ['bias', args.bias], ['residual', args.residual]] as const) {
+    if (b !== undefined && b === args.y) {
+      fail(`${name} and y are the same buffer ("${b.label}"); a dispatch cannot read and write one buffer.`);
+    }
+  }
+
+  const bindings: { name: string; binding: number; buffer: GPUBuffer; bytes: number; shape: string }[] = [
+    { name: 'x', binding: 0, buffer: args.x, bytes: M * K * 4, shape: 'M×K f32' },
+    { name: 'W', binding: 1, buffer: args.w, bytes: weightBufferBytes(format, N * K), shape: `N×K ${format}` },
+    { name: 'y', binding: 2, buffer: args.y, bytes: M * N * 4, shape: 'M×N f32' },
+  ];
+  if (args.bias) bindings.push({ name: 'bias', binding: 4, buffer: args.bias, bytes: N * 4, shape: 'N f32' });
+  if (args.residual) {
+    bindings.push({ name: 'residual', binding: 5, buffer: args.residual, bytes: M * N * 4, shape: 'M×N f32' });
+  }
+  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
+  for (const b of bindings) {
+    if (b.buffer.size < b.bytes) {
+      fail(`buffer ${b.name} ("${b.buffer.label}") holds ${b.buffer.size} bytes but ${b.shape} needs ${b.bytes}.`);
+    }
+    if (b.bytes > maxBinding) {
+      fail(`${b.name} needs a ${b.bytes}-byte binding, above this GPU's maxStorageBufferBindingSize (${maxBinding}).`);
+    }
+  }
+
+  // The kernel choice.
+  const kind = linearKernelKind(M);
+  let variant: LinearVariant;
+  let workgroups: [number, number, number];
+  switch (kind) {
+    case 'gemv':
+      variant = { kind, format, bias: !!args.bias, residual: !!args.residual, unit: gemvUnit(format, K) };
+      workgroups = [Math.ceil(N / GEMV_COLS), 1, 1];
+      break;
+    case 'gemm':
+      variant = { kind, format, bias: !!args.bias, residual: !!args.residual };
+      workgroups = [Math.ceil(N / TILE), Math.ceil(M / TILE), 1];
+      break;
+  }
+  const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (workgroups[0] > maxGroups || workgroups[1] > maxGroups) {
+    fail(`a ${M}×${N} output needs ${workgroups[0]}×${workgroups[1]} workgroups, above this GPU's limit of ${maxGroups} per dimension.`);
+  }
+
+  const key = linearKey(variant);
+  const pipeline = ctx.pipelines.get(key, () => linearSource(variant));
+  const dims = createBuffer(ctx, `${label}/dims`, 16, UNIFORM | COPY_DST);
+  writeBuffer(ctx, dims, new Uint32Array([M, N, K, 0]));
+  const bindGroup = ctx.device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      ...bindings.map((b) => ({ binding: b.binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
+      { binding: 3, resource: { buffer: dims } },
+    ],
+  });
+  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [dims] };
+}
