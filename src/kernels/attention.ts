@@ -30,7 +30,7 @@
  * 3 vCache (storage, read_write) · 4 params (uniform).
  */
 import { GPUValidationError } from '../errors.js';
-import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
+import { createBuffer, UNIFORM, COPY_DST, STORAGE, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
 import type { KernelDispatch } from './dispatch.js';
 
@@ -441,4 +441,334 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
     setStep,
     setMaskStart,
   };
+}
+
+export const SPLIT_ATTENTION_KEY = `attention.causal.split.partial.f32.wg${WG}`;
+export const SPLIT_COMBINE_KEY = `attention.causal.split.combine.f32.wg${WG}`;
+
+/**
+ * Pass 1 of split decode attention: workgroup (tok, h, split) runs the online softmax of `attentionSource` over
+ * one contiguous slice of the visible keys and writes the partial (m, l, acc[D]) — unnormalised — to
+ * `part[((tok·Hq + h)·splits + split)·(D + 2)]`. The visible range [k_start, k_end) is cut into `splits` slices of
+ * ceil(len / splits) keys; a slice with no key writes m = −3e38, l = 0, acc = 0.
+ */
+export function splitAttentionSource(): string {
+  return /* wgsl */ `
+struct Params {
+  tokens: u32, hq: u32, hkv: u32, dim: u32,
+  base: u32, mask_start: u32, window: u32, cap_on: u32,
+  scaling: f32, cap: f32, splits: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;             // (T, Hq, D)
+@group(0) @binding(1) var<storage, read> k_cache: array<f32>;       // (maxSeq, Hkv, D)
+@group(0) @binding(2) var<storage, read> v_cache: array<f32>;       // (maxSeq, Hkv, D)
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;    // (T, Hq, splits, D + 2)
+@group(0) @binding(4) var<uniform> params: Params;
+
+const WG = ${WG}u;
+const PER = ${PER_THREAD}u;
+
+var<workgroup> qs: array<f32, ${ATTENTION_MAX_HEAD_DIM}>;
+var<workgroup> ps: array<f32, ${WG}>;
+var<workgroup> red: array<f32, ${WG}>;
+
+fn reduce_max(v: f32, t: u32) -> f32 {
+  red[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) { red[t] = max(red[t], red[t + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduce_sum(v: f32, t: u32) -> f32 {
+  red[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) { red[t] = red[t] + red[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let tok = wg.x;
+  let h = wg.y;
+  let split = wg.z;
+  if (tok >= params.tokens) { return; }
+  let D = params.dim;
+  let hkv = params.hkv;
+  let kvh = h / (params.hq / hkv);
+  let qoff = (tok * params.hq + h) * D;
+  for (var d = t; d < D; d += WG) { qs[d] = q[qoff + d]; }
+  workgroupBarrier();
+
+  let p = params.base + tok;
+  let vis_end = p + 1u;
+  var vis_start = params.mask_start;
+  if (params.window > 0u && p + 1u > params.window) {
+    vis_start = max(vis_start, p + 1u - params.window);
+  }
+  var len = 0u;
+  if (vis_end > vis_start) { len = vis_end - vis_start; }
+  let chunk = (len + params.splits - 1u) / params.splits;
+  let k_start = vis_start + min(split * chunk, len);
+  let k_end = vis_start + min(split * chunk + chunk, len);
+
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc: array<f32, PER>;
+  for (var k0 = k_start; k0 < k_end; k0 += WG) {
+    let j = k0 + t;
+    let valid = j < k_end;
+    var s = -3.0e38;
+    if (valid) {
+      let koff = (j * hkv + kvh) * D;
+      var dot = 0.0;
+      for (var d = 0u; d < D; d++) { dot = fma(qs[d], k_cache[koff + d], dot); }
+      s = dot * params.scaling;
+      if (params.cap_on != 0u) {
+        s = tanh(clamp(s / params.cap, -20.0, 20.0)) * params.cap;
+      }
+    }
+    let m_new = max(m, reduce_max(s, t));
+    var pj = 0.0;
+    if (valid) { pj = exp(s - m_new); }
+    ps[t] = pj;
+    let alpha = exp(m - m_new);
+    l = l * alpha + reduce_sum(pj, t);
+    m = m_new;
+    let n = min(WG, k_end - k0);
+    for (var i = 0u; i < PER; i++) {
+      let d = t + i * WG;
+      if (d < D) {
+        var a = acc[i] * alpha;
+        for (var c = 0u; c < n; c++) {
+          a = fma(ps[c], v_cache[((k0 + c) * hkv + kvh) * D + d], a);
+        }
+        acc[i] = a;
+      }
+    }
+    workgroupBarrier();
+  }
+
+  let poff = ((tok * params.hq + h) * params.splits + split) * (D + 2u);
+  if (t == 0u) {
+    part[poff] = m;
+    part[poff + 1u] = l;
+  }
+  for (var i = 0u; i < PER; i++) {
+    let d = t + i * WG;
+    if (d < D) { part[poff + 2u + d] = acc[i]; }
+  }
+}
+`;
+}
+
+/**
+ * Pass 2 of split decode attention: workgroup (tok, h) combines the `splits` partials with log-sum-exp rescaling,
+ * M = max m_s over slices with l_s > 0, out = Σ exp(m_s − M)·acc_s / Σ exp(m_s − M)·l_s; zeros when no slice saw a
+ * key. Each thread owns dims d = tid, tid + 64, …
+ */
+export function splitCombineSource(): string {
+  return /* wgsl */ `
+struct Params {
+  tokens: u32, hq: u32, hkv: u32, dim: u32,
+  base: u32, mask_start: u32, window: u32, cap_on: u32,
+  scaling: f32, cap: f32, splits: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> part: array<f32>;          // (T, Hq, splits, D + 2)
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;     // (T, Hq, D)
+@group(0) @binding(2) var<uniform> params: Params;
+
+const WG = ${WG}u;
+
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let tok = wg.x;
+  let h = wg.y;
+  if (tok >= params.tokens) { return; }
+  let D = params.dim;
+  let S = params.splits;
+  let stride = D + 2u;
+  let pbase = (tok * params.hq + h) * S * stride;
+  var M = -3.0e38;
+  for (var s = 0u; s < S; s++) {
+    if (part[pbase + s * stride + 1u] > 0.0) { M = max(M, part[pbase + s * stride]); }
+  }
+  var L = 0.0;
+  for (var s = 0u; s < S; s++) {
+    let ls = part[pbase + s * stride + 1u];
+    if (ls > 0.0) { L = fma(exp(part[pbase + s * stride] - M), ls, L); }
+  }
+  var inv = 0.0;
+  if (L > 0.0) { inv = 1.0 / L; }
+  let ooff = (tok * params.hq + h) * D;
+  for (var d = t; d < D; d += WG) {
+    var a = 0.0;
+    for (var s = 0u; s < S; s++) {
+      let o = pbase + s * stride;
+      if (part[o + 1u] > 0.0) { a = fma(exp(part[o] - M), part[o + 2u + d], a); }
+    }
+    out[ooff + d] = a * inv;
+  }
+}
+`;
+}
+
+export interface SplitDecodeAttentionArgs extends AttentionArgs {
+  /** Workgroups per (query, head), each over a contiguous slice of the visible keys (1..256). */
+  splits: number;
+}
+
+export interface SplitDecodeAttention {
+  /** Pass 1 (partials into the scratch buffer), then pass 2 (combine into out); record both, in order. */
+  readonly dispatches: readonly [KernelDispatch, KernelDispatch];
+  readonly maxTokens: number;
+  readonly maxSeq: number;
+  readonly splits: number;
+  /** As `AttentionDispatch.setStep`: applies to both passes (they share one uniform buffer). */
+  setStep(base: number, tokens?: number): void;
+  /** As `AttentionDispatch.setMaskStart`. */
+  setMaskStart(maskStart: number): void;
+}
+
+/** Largest `splits` accepted by `prepareSplitDecodeAttention`. */
+export const ATTENTION_MAX_SPLITS = 256;
+
+/**
+ * Prepares split (flash-decoding) attention: same inputs and result as `prepareAttention`, in two dispatches. The
+ * uniform and the scratch buffer of partials, (tokens, heads, splits, headDim + 2) f32, are owned by the first
+ * dispatch (`disposeDispatch(dispatches[0])` frees them); the second owns nothing.
+ */
+export function prepareSplitDecodeAttention(ctx: GPUContext, args: SplitDecodeAttentionArgs): SplitDecodeAttention {
+  const { tokens, heads, kvHeads, headDim, maxSeq, scaling, splits } = args;
+  const base = args.base ?? 0;
+  const maskStart = args.maskStart ?? 0;
+  const window = args.window ?? 0;
+  const softCap = args.softCap ?? 0;
+  const label = args.label ?? `split-attention ${tokens}x${heads}/${kvHeads}x${headDim}/${splits}`;
+  const fail = (message: string): never => {
+    throw new GPUValidationError(`attention "${label}": ${message}`);
+  };
+  positiveInt('tokens', tokens, fail);
+  positiveInt('heads', heads, fail);
+  positiveInt('kvHeads', kvHeads, fail);
+  positiveInt('maxSeq', maxSeq, fail);
+  if (!Number.isInteger(splits) || splits < 1 || splits > ATTENTION_MAX_SPLITS) {
+    fail(`splits must be an integer in 1..${ATTENTION_MAX_SPLITS}, got ${splits}.`);
+  }
+  if (heads % kvHeads !== 0) fail(`heads (${heads}) must be a multiple of kvHeads (${kvHeads}).`);
+  if (!Number.isInteger(headDim) || headDim < 1 || headDim > ATTENTION_MAX_HEAD_DIM) {
+    fail(`headDim must be an integer in 1..${ATTENTION_MAX_HEAD_DIM}, got ${headDim}.`);
+  }
+  if (tokens > maxSeq) fail(`tokens (${tokens}) is above maxSeq (${maxSeq}).`);
+  if (!Number.isFinite(scaling) || scaling <= 0) fail(`scaling must be a finite number > 0, got ${scaling}.`);
+  if (!Number.isInteger(base) || base < 0 || base + tokens > maxSeq) {
+    fail(`base must be an integer with base + tokens ≤ maxSeq (${maxSeq}), got ${base}.`);
+  }
+  if (!Number.isInteger(maskStart) || maskStart < 0 || maskStart > 0xffffffff) {
+    fail(`maskStart must be a non-negative integer, got ${maskStart}.`);
+  }
+  if (!Number.isInteger(window) || window < 0 || window > 0xffffffff) {
+    fail(`window must be a non-negative integer (0: none), got ${window}.`);
+  }
+  if (!Number.isFinite(softCap) || softCap < 0) fail(`softCap must be a finite number ≥ 0 (0: none), got ${softCap}.`);
+  const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (tokens > maxGroups) fail(`tokens (${tokens}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
+  if (heads > maxGroups) fail(`heads (${heads}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
+  if (maxSeq * kvHeads * headDim > 0xffffffff) fail('maxSeq·kvHeads·headDim does not fit a u32 index.');
+  const partElems = tokens * heads * splits * (headDim + 2);
+  if (partElems > 0xffffffff) fail('tokens·heads·splits·(headDim + 2) does not fit a u32 index.');
+
+  const qBytes = tokens * heads * headDim * 4;
+  const cacheBytes = maxSeq * kvHeads * headDim * 4;
+  const partBytes = partElems * 4;
+  checkBuffers(
+    ctx,
+    [
+      { name: 'q', buffer: args.q, bytes: qBytes, shape: 'tokens×heads×headDim' },
+      { name: 'kCache', buffer: args.kCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
+      { name: 'vCache', buffer: args.vCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
+      { name: 'out', buffer: args.out, bytes: qBytes, shape: 'tokens×heads×headDim' },
+    ],
+    fail,
+  );
+  if (partBytes > ctx.limits.maxStorageBufferBindingSize) {
+    fail(`the partials need a ${partBytes}-byte binding, above this GPU's maxStorageBufferBindingSize.`);
+  }
+  if (args.out === args.q || args.out === args.kCache || args.out === args.vCache) {
+    fail('out must be a buffer of its own, not q or a cache.');
+  }
+
+  const partialPipeline = ctx.pipelines.get(SPLIT_ATTENTION_KEY, splitAttentionSource);
+  const combinePipeline = ctx.pipelines.get(SPLIT_COMBINE_KEY, splitCombineSource);
+  const params = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
+  const scratch = createBuffer(ctx, `${label}/partials`, partBytes, STORAGE);
+  const words = new ArrayBuffer(48);
+  const u32 = new Uint32Array(words);
+  const f32 = new Float32Array(words);
+  u32.set([tokens, heads, kvHeads, headDim, base, maskStart, window, softCap > 0 ? 1 : 0]);
+  f32[8] = scaling;
+  f32[9] = softCap;
+  u32[10] = splits;
+  writeBuffer(ctx, params, u32);
+
+  const partialGroup = ctx.device.createBindGroup({
+    label: `${label}/partial`,
+    layout: partialPipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: args.q, offset: 0, size: qBytes } },
+      { binding: 1, resource: { buffer: args.kCache, offset: 0, size: cacheBytes } },
+      { binding: 2, resource: { buffer: args.vCache, offset: 0, size: cacheBytes } },
+      { binding: 3, resource: { buffer: scratch, offset: 0, size: partBytes } },
+      { binding: 4, resource: { buffer: params } },
+    ],
+  });
+  const combineGroup = ctx.device.createBindGroup({
+    label: `${label}/combine`,
+    layout: combinePipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: scratch, offset: 0, size: partBytes } },
+      { binding: 1, resource: { buffer: args.out, offset: 0, size: qBytes } },
+      { binding: 2, resource: { buffer: params } },
+    ],
+  });
+  const setStep = (b: number, n = tokens): void => {
+    if (!Number.isInteger(n) || n < 1 || n > tokens) fail(`setStep: tokens must be an integer in 1..${tokens}, got ${n}.`);
+    if (!Number.isInteger(b) || b < 0 || b + n > maxSeq) {
+      fail(`setStep: base must be an integer with base + tokens ≤ maxSeq (${maxSeq}), got ${b} + ${n}.`);
+    }
+    ctx.device.queue.writeBuffer(params, 0, new Uint32Array([n]));
+    ctx.device.queue.writeBuffer(params, 16, new Uint32Array([b]));
+  };
+  const setMaskStart = (s: number): void => {
+    if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) fail(`setMaskStart: expected a non-negative integer, got ${s}.`);
+    ctx.device.queue.writeBuffer(params, 20, new Uint32Array([s]));
+  };
+  const partial: KernelDispatch = {
+    kernel: SPLIT_ATTENTION_KEY,
+    label: `${label}/partial`,
+    pipeline: partialPipeline,
+    bindGroup: partialGroup,
+    workgroups: [tokens, heads, splits],
+    owned: [params, scratch],
+  };
+  const combine: KernelDispatch = {
+    kernel: SPLIT_COMBINE_KEY,
+    label: `${label}/combine`,
+    pipeline: combinePipeline,
+    bindGroup: combineGroup,
+    workgroups: [tokens, heads, 1],
+    owned: [],
+  };
+  return { dispatches: [partial, combine], maxTokens: tokens, maxSeq, splits, setStep, setMaskStart };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GPUContext } from '../../src/runtime/gpu-context.js';
 import { GPUValidationError } from '../../src/errors.js';
-import { prepareAttention, prepareKvWrite } from '../../src/kernels/attention.js';
+import { prepareAttention, prepareKvWrite, prepareSplitDecodeAttention } from '../../src/kernels/attention.js';
 import { disposeDispatch, recordDispatches } from '../../src/kernels/dispatch.js';
 import { randomF32 } from '../helpers/random.js';
 import { compareToRef } from '../helpers/reference.js';
@@ -259,6 +259,142 @@ describe('validation', () => {
       err(() => prepareKvWrite(ctx, { ...kv, vCache: cache }), /kCache and vCache must be different/);
     } finally {
       for (const b of [q, cache, cache2, short, out]) b.destroy();
+    }
+  });
+});
+
+/**
+ * Decode (T = 1) at position `base` with split attention, against float64 and against the single-pass kernel
+ * (the same data, to within 1e-6).
+ */
+async function checkSplit(s: Shape, splits: number, seed: number, amplitude = 1): Promise<void> {
+  const { T, Hq, Hkv, D, base } = s;
+  const S = base + T;
+  const maxSeq = S + 3;
+  const row = Hkv * D;
+  const what = `${JSON.stringify(s)} splits ${splits}`;
+  const qs = randomF32(T * Hq * D, seed, amplitude);
+  const ks = randomF32(S * row, seed + 1, amplitude);
+  const vs = randomF32(S * row, seed + 2);
+  const scaling = 1 / Math.sqrt(D);
+  const q = input(ctx, qs, 'test/q');
+  const kAll = input(ctx, ks, 'test/k');
+  const vAll = input(ctx, vs, 'test/v');
+  const kCache = poisonedF32(ctx, maxSeq * row, 'test/k-cache');
+  const vCache = poisonedF32(ctx, maxSeq * row, 'test/v-cache');
+  const out = poisonedF32(ctx, T * Hq * D, 'test/out');
+  const single = poisonedF32(ctx, T * Hq * D, 'test/single');
+  try {
+    await run(ctx, () => {
+      const common = {
+        q, kCache, vCache, tokens: T, heads: Hq, kvHeads: Hkv, headDim: D, maxSeq, scaling, base,
+        maskStart: s.maskStart, window: s.window, softCap: s.softCap,
+      };
+      const split = prepareSplitDecodeAttention(ctx, { ...common, out, splits });
+      return [
+        prepareKvWrite(ctx, { k: kAll, v: vAll, kCache, vCache, tokens: S, kvHeads: Hkv, headDim: D, maxSeq }),
+        ...split.dispatches,
+        prepareAttention(ctx, { ...common, out: single }),
+      ];
+    });
+    const n = T * Hq * D;
+    const got = await readF32(ctx, out);
+    const one = await readF32(ctx, single);
+    const ref = attentionRef(qs, ks, vs, s, scaling);
+    expect(compareToRef(got.subarray(0, n), ref.y, ref.scale), what).toBeNull();
+    expect(guardIntact(got, n), `wrote past out (${what})`).toBe(true);
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(got[i] - one[i]) / Math.max(1, Math.abs(one[i])));
+    expect(worst, `split vs single pass (${what})`).toBeLessThanOrEqual(1e-6);
+  } finally {
+    for (const b of [q, kAll, vAll, kCache, vCache, out, single]) b.destroy();
+  }
+}
+
+describe('split decode attention', () => {
+  const SPLITS = [1, 2, 7, 16];
+
+  it('matches float64 and the single pass: base 0, 65, 299; splits 1, 2, 7, 16; heads 4/2, D 64', async () => {
+    let seed = 7000;
+    for (const base of [0, 65, 299]) {
+      for (const splits of SPLITS) await checkSplit({ T: 1, Hq: 4, Hkv: 2, D: 64, base }, splits, (seed += 10));
+    }
+  });
+
+  it('window, soft-capping and mask start (including a query that sees no key)', async () => {
+    let seed = 8000;
+    const shapes: Shape[] = [
+      { T: 1, Hq: 4, Hkv: 2, D: 64, base: 299, window: 70 },
+      { T: 1, Hq: 4, Hkv: 2, D: 64, base: 299, window: 5 },
+      { T: 1, Hq: 4, Hkv: 2, D: 64, base: 299, softCap: 2 },
+      { T: 1, Hq: 4, Hkv: 2, D: 64, base: 299, maskStart: 250 },
+      { T: 1, Hq: 4, Hkv: 2, D: 64, base: 299, maskStart: 100, window: 150, softCap: 5 },
+      { T: 1, Hq: 4, Hkv: 2, D: 64, base: 65, maskStart: 65 },
+      { T: 1, Hq: 4, Hkv: 2, D: 64, base: 65, maskStart: 80 },
+    ];
+    for (const s of shapes) {
+      for (const splits of SPLITS) await checkSplit(s, splits, (seed += 10), s.softCap ? 3 : 1);
+    }
+  });
+
+  it('setStep decodes token after token with one prepared pair', async () => {
+    const Hq = 4;
+    const Hkv = 2;
+    const D = 64;
+    const steps = 6;
+    const maxSeq = 8;
+    const row = Hkv * D;
+    const ks = randomF32(steps * row, 91);
+    const vs = randomF32(steps * row, 92);
+    const qs = randomF32(steps * Hq * D, 93);
+    const scaling = 1 / Math.sqrt(D);
+    const q = input(ctx, new Float32Array(Hq * D), 'test/q');
+    const kNew = input(ctx, new Float32Array(row), 'test/k-new');
+    const vNew = input(ctx, new Float32Array(row), 'test/v-new');
+    const kCache = poisonedF32(ctx, maxSeq * row, 'test/k-cache');
+    const vCache = poisonedF32(ctx, maxSeq * row, 'test/v-cache');
+    const out = poisonedF32(ctx, Hq * D, 'test/out');
+    const write = prepareKvWrite(ctx, { k: kNew, v: vNew, kCache, vCache, tokens: 1, kvHeads: Hkv, headDim: D, maxSeq });
+    const attn = prepareSplitDecodeAttention(ctx, {
+      q, kCache, vCache, out, tokens: 1, heads: Hq, kvHeads: Hkv, headDim: D, maxSeq, scaling, splits: 3,
+    });
+    try {
+      for (let p = 0; p < steps; p++) {
+        ctx.device.queue.writeBuffer(q, 0, new Float32Array(qs.subarray(p * Hq * D, (p + 1) * Hq * D)));
+        ctx.device.queue.writeBuffer(kNew, 0, new Float32Array(ks.subarray(p * row, (p + 1) * row)));
+        ctx.device.queue.writeBuffer(vNew, 0, new Float32Array(vs.subarray(p * row, (p + 1) * row)));
+        write.setStep(p);
+        attn.setStep(p);
+        const encoder = ctx.device.createCommandEncoder();
+        recordDispatches(encoder, [write, ...attn.dispatches]);
+        ctx.device.queue.submit([encoder.finish()]);
+        const got = await readF32(ctx, out);
+        const ref = attentionRef(qs.slice(p * Hq * D), ks, vs, { T: 1, Hq, Hkv, D, base: p }, scaling);
+        expect(compareToRef(got.subarray(0, Hq * D), ref.y, ref.scale), `step ${p}`).toBeNull();
+        expect(guardIntact(got, Hq * D)).toBe(true);
+      }
+      expect(() => attn.setStep(maxSeq)).toThrow(GPUValidationError);
+    } finally {
+      disposeDispatch(write);
+      for (const d of attn.dispatches) disposeDispatch(d);
+      for (const b of [q, kNew, vNew, kCache, vCache, out]) b.destroy();
+    }
+  });
+
+  it('rejects a bad splits count', () => {
+    const D = 16;
+    const q = input(ctx, new Float32Array(4 * D), 'q');
+    const cache = input(ctx, new Float32Array(10 * 2 * D), 'cache');
+    const cache2 = input(ctx, new Float32Array(10 * 2 * D), 'cache2');
+    const out = input(ctx, new Float32Array(4 * D), 'out');
+    const args = { q, kCache: cache, vCache: cache2, out, tokens: 1, heads: 4, kvHeads: 2, headDim: D, maxSeq: 10, scaling: 0.25 };
+    try {
+      for (const splits of [0, 1.5, 257]) {
+        expect(() => prepareSplitDecodeAttention(ctx, { ...args, splits })).toThrow(GPUValidationError);
+        expect(() => prepareSplitDecodeAttention(ctx, { ...args, splits })).toThrow(/splits must be an integer in 1\.\.256/);
+      }
+    } finally {
+      for (const b of [q, cache, cache2, out]) b.destroy();
     }
   });
 });
