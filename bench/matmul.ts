@@ -2,7 +2,8 @@
 // Wall time over many dispatches recorded into one command buffer, median of several runs.
 import { GPUContext } from '../src/runtime/gpu-context.js';
 import { STORAGE, COPY_DST, createBuffer, uploadBuffer } from '../src/runtime/buffers.js';
-import { disposeDispatch, recordDispatches, type KernelDispatch } from '../src/kernels/dispatch.js';
+import { disposeDispatch } from '../src/kernels/dispatch.js';
+import { timeDispatches } from './timing.js';
 import { prepareMatmulF32 } from '../src/kernels/matmul.js';
 
 export interface MatmulBenchRow {
@@ -18,11 +19,6 @@ export interface MatmulBenchRow {
   weightGBps: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 export async function benchMatmul(
   ctx: GPUContext,
   shapes: Array<[number, number, number]>,
@@ -35,30 +31,14 @@ export async function benchMatmul(
     const y = createBuffer(ctx, 'bench/y', M * N * 4, STORAGE | COPY_DST);
     const dispatch = prepareMatmulF32(ctx, { x, w, y, M, N, K });
     const flops = 2 * M * N * K;
-    const time = async (iterations: number) => {
-      const encoder = ctx.device.createCommandEncoder();
-      recordDispatches(encoder, Array<KernelDispatch>(iterations).fill(dispatch));
-      const t0 = performance.now();
-      ctx.device.queue.submit([encoder.finish()]);
-      await ctx.device.queue.onSubmittedWorkDone();
-      return performance.now() - t0;
-    };
-    // Warm-up (pipeline compile, first touch) also calibrates: ~100 ms of work per timed run, 1 to 500 products.
-    await time(1);
-    const iterations = Math.max(1, Math.min(500, Math.round(100 / Math.max(1e-3, await time(1)))));
-    const times: number[] = [];
-    for (let r = 0; r < runs; r++) times.push((await time(iterations)) / iterations);
-    const med = median(times);
+    const t = await timeDispatches(ctx, [dispatch], runs);
     rows.push({
       M,
       N,
       K,
-      iterations,
-      medianMs: med,
-      minMs: Math.min(...times),
-      maxMs: Math.max(...times),
-      gflops: flops / med / 1e6, // FLOP per ms / 1e6 = GFLOP/s
-      weightGBps: (N * K * 4) / med / 1e6,
+      ...t,
+      gflops: flops / t.medianMs / 1e6, // FLOP per ms / 1e6 = GFLOP/s
+      weightGBps: (N * K * 4) / t.medianMs / 1e6,
     });
     disposeDispatch(dispatch);
     x.destroy();

@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, each bundled into dist-bench/ and run under Node.
 //   npm run bench                      all suites
 //   npm run bench -- gpu [--large] [--json FILE]        WebGPU kernels under Dawn (SwiftShader without a GPU)
+//   npm run bench -- kernels [--model 0.5B|1.5B] [--json FILE]   every kernel family at 0.5B/1.5B model shapes
 //   npm run bench -- tokenizer [--all] [--json FILE]    tokenizer encode MB/s: webslm, transformers.js, Rust
 //   npm run bench -- hub [--mb N] [--runs N] [--json FILE]   model file download, cache and tensor streaming MB/s
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,8 @@ const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 const SUITES = {
   // The GPU bundle imports only `webgpu` and Node built-ins, so it can be carried to a GPU machine without npm.
   gpu: { config: 'bench/vite.config.ts', file: 'dist-bench/bench.mjs', env: nodeGpuEnv() },
+  // The same bundle, run for the per-kernel table.
+  kernels: { config: 'bench/vite.config.ts', file: 'dist-bench/bench.mjs', env: nodeGpuEnv(), args: ['--kernels'] },
   // The tokenizer bundle keeps the Rust binding and transformers.js external: it needs node_modules.
   tokenizer: { config: 'bench/tokenizer.vite.config.ts', file: 'dist-bench/tokenizer.mjs', env: {} },
   // The hub bundle imports only Node built-ins: a local HTTP server, a folder cache, and the loaders.
@@ -30,7 +33,7 @@ for (const name of chosen) {
     status = build.status ?? 1;
     continue;
   }
-  const run = spawnSync(process.execPath, [suite.file, ...(chosen.length === 1 ? args : [])], {
+  const run = spawnSync(process.execPath, [suite.file, ...(suite.args ?? []), ...(chosen.length === 1 ? args : [])], {
     stdio: 'inherit',
     env: { ...process.env, ...suite.env },
   });
