@@ -28,7 +28,9 @@
 import { GPUValidationError } from '../errors.js';
 import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import type { KernelDispatch } from './dispatch.js';
+import { grid2d, type KernelDispatch } from './dispatch.js';
+
+export { grid2d };
 
 export type Activation = 'silu' | 'gelu_tanh' | 'gelu_erf';
 export const ACTIVATIONS: readonly Activation[] = ['silu', 'gelu_tanh', 'gelu_erf'];
@@ -157,21 +159,6 @@ ${INDEX_WGSL}
 // ---------------------------------------------------------------------------------------------------------------
 // Launchers
 
-/**
- * Grid for `count` threads of `perGroup`: x up to `maxPerDimension` workgroups, then y. Throws past
- * maxPerDimension² groups.
- */
-export function grid2d(count: number, perGroup: number, maxPerDimension: number): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(count / perGroup));
-  const x = Math.min(groups, maxPerDimension);
-  const y = Math.ceil(groups / x);
-  if (y > maxPerDimension) {
-    throw new GPUValidationError(
-      `${count} elements need ${groups} workgroups, above ${maxPerDimension}² for a 2-D grid.`,
-    );
-  }
-  return [x, y, 1];
-}
 
 interface BufferNeed {
   name: string;

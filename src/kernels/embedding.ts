@@ -19,10 +19,9 @@
  * Bindings (group 0): 0 table (storage, read) · 1 ids (storage, read) · 2 out (storage, read_write) · 3 params (uniform).
  */
 import { GPUValidationError } from '../errors.js';
-import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import type { KernelDispatch } from './dispatch.js';
-import { grid2d, WORKGROUP_SIZE } from './elementwise.js';
+import { bindWithUniform, grid2d, type KernelDispatch } from './dispatch.js';
+import { WORKGROUP_SIZE } from './elementwise.js';
 import { isWeightFormat, loadWeightWgsl, weightBindingWgsl, weightBufferBytes, type WeightFormat } from './weight-format.js';
 
 export function embeddingKey(format: WeightFormat): string {
@@ -129,18 +128,9 @@ export function prepareEmbedding(ctx: GPUContext, args: EmbeddingArgs): KernelDi
 
   const key = embeddingKey(format);
   const pipeline = ctx.pipelines.get(key, () => embeddingSource(format));
-  const params = createBuffer(ctx, `${label}/params`, 16, UNIFORM | COPY_DST);
   const data = new ArrayBuffer(16);
   new Uint32Array(data, 0, 3).set([count, hidden, vocab]);
   new Float32Array(data, 12, 1)[0] = scale;
-  writeBuffer(ctx, params, new Uint8Array(data));
-  const bindGroup = ctx.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      ...bindings.map((b, binding) => ({ binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
-      { binding: 3, resource: { buffer: params } },
-    ],
-  });
-  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [params] };
+  const { bindGroup, uniform } = bindWithUniform(ctx, pipeline, label, bindings, new Uint8Array(data));
+  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [uniform] };
 }

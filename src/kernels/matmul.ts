@@ -12,9 +12,8 @@
  * Bindings (group 0): 0 x (storage, read) · 1 W (storage, read) · 2 y (storage, read_write) · 3 dims (uniform).
  */
 import { GPUValidationError } from '../errors.js';
-import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import type { KernelDispatch } from './dispatch.js';
+import { bindWithUniform, type KernelDispatch } from './dispatch.js';
 
 const TILE_M = 32;
 const TILE_N = 32;
@@ -137,15 +136,6 @@ export function prepareMatmulF32(ctx: GPUContext, args: MatmulArgs): KernelDispa
   }
 
   const pipeline = ctx.pipelines.get(MATMUL_F32_KEY, matmulF32Source);
-  const dims = createBuffer(ctx, `${label}/dims`, 16, UNIFORM | COPY_DST);
-  writeBuffer(ctx, dims, new Uint32Array([M, N, K, 0]));
-  const bindGroup = ctx.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      ...bindings.map((b, binding) => ({ binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
-      { binding: 3, resource: { buffer: dims } },
-    ],
-  });
-  return { kernel: MATMUL_F32_KEY, label, pipeline, bindGroup, workgroups, owned: [dims] };
+  const { bindGroup, uniform } = bindWithUniform(ctx, pipeline, label, bindings, new Uint32Array([M, N, K, 0]));
+  return { kernel: MATMUL_F32_KEY, label, pipeline, bindGroup, workgroups, owned: [uniform] };
 }

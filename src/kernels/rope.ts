@@ -24,9 +24,8 @@
  * 3 invFreq (storage, read) · 4 params (uniform).
  */
 import { GPUValidationError } from '../errors.js';
-import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import type { KernelDispatch } from './dispatch.js';
+import { bindWithUniform, type KernelDispatch } from './dispatch.js';
 
 const WORKGROUP = 64;
 
@@ -197,18 +196,9 @@ export function prepareRopeF32(ctx: GPUContext, args: RopeArgs): KernelDispatch 
   const workgroups: [number, number, number] = [gx, gy, 1];
 
   const pipeline = ctx.pipelines.get(ROPE_F32_KEY, ropeF32Source);
-  const params = createBuffer(ctx, `${label}/params`, 32, UNIFORM | COPY_DST);
   const data = new ArrayBuffer(32);
   new Uint32Array(data, 0, 6).set([tokens, qHeads, kHeads, headDim, half, gx * WORKGROUP]);
   new Float32Array(data, 24, 1)[0] = scale;
-  writeBuffer(ctx, params, new Uint8Array(data));
-  const bindGroup = ctx.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      ...bindings.map((b, binding) => ({ binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
-      { binding: 4, resource: { buffer: params } },
-    ],
-  });
-  return { kernel: ROPE_F32_KEY, label, pipeline, bindGroup, workgroups, owned: [params] };
+  const { bindGroup, uniform } = bindWithUniform(ctx, pipeline, label, bindings, new Uint8Array(data));
+  return { kernel: ROPE_F32_KEY, label, pipeline, bindGroup, workgroups, owned: [uniform] };
 }

@@ -42,9 +42,9 @@
  * · 3 scores (storage, read_write) · 4 tokens (storage, read_write) · 5 params (uniform).
  */
 import { GPUValidationError } from '../errors.js';
-import { createBuffer, STORAGE, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
+import { createBuffer, STORAGE, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import type { KernelDispatch } from './dispatch.js';
+import { bindWithUniform, type KernelDispatch } from './dispatch.js';
 
 
 /** Workgroup sizes: 64 threads for rows of up to 4,096 logits, 256 above. */
@@ -439,7 +439,7 @@ export function prepareSampling(ctx: GPUContext, args: SamplingArgs): SamplingDi
   const wg = samplingWorkgroupSize(vocab);
   const kernel = samplingKey(wg);
   const pipeline = ctx.pipelines.get(kernel, () => samplingSource(wg));
-  const uniform = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
+  const { bindGroup, uniform } = bindWithUniform(ctx, pipeline, label, bindings, 48);
   owned.push(uniform);
   const bytes = new ArrayBuffer(48);
   const u32 = new Uint32Array(bytes);
@@ -460,14 +460,6 @@ export function prepareSampling(ctx: GPUContext, args: SamplingArgs): SamplingDi
     writeBuffer(ctx, uniform, u32);
   };
   write(params);
-  const bindGroup = ctx.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      ...bindings.map((b, binding) => ({ binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
-      { binding: 5, resource: { buffer: uniform } },
-    ],
-  });
   let current: Readonly<Required<SamplingParams>> = Object.freeze({ ...params });
   return {
     kernel,
