@@ -1,9 +1,14 @@
 /**
- * Causal self-attention over a key/value cache, grouped-query heads, f32 throughout.
+ * Causal self-attention over a key/value cache, grouped-query heads, f32 throughout, for a batch of B sequences
+ * (B = 1 unless `batch` is given) in one dispatch.
  *
- *   q: (T, Hq, D) f32         queries of the tokens at positions base..base+T−1
- *   kCache, vCache: (maxSeq, Hkv, D) f32, row-major by position
- *   out: (T, Hq, D) f32
+ *   q: (B, T, Hq, D) f32      queries of the tokens at positions base..base+T−1 of every row
+ *   kCache, vCache: (B, maxSeq, Hkv, D) f32, row-major by position; row b's cache starts at b·maxSeq·Hkv·D
+ *   out: (B, T, Hq, D) f32
+ *   rowMaskStart: (B) u32     first visible key position of each row (its left padding); optional
+ *
+ * T is the token count of the current step (`setStep`), so q and out are packed densely by it: element
+ * ((b·T + t)·Hq + h)·D + d. A dispatch prepared for maxTokens therefore runs a shorter step on a packed input.
  *
  * Query head h reads kv head h / (Hq / Hkv) (repeat_kv). Eager attention in PyTorch:
  *   attn_weights = torch.matmul(query, key_states.transpose(2, 3)) * scaling
@@ -13,19 +18,23 @@
  * with optional soft-capping before the mask (Gemma 2):
  *   attn_weights = attn_weights / softcap; attn_weights = torch.tanh(attn_weights); attn_weights = attn_weights * softcap
  *
- * Visible keys for the query at position p = base + t: maskStart ≤ j ≤ p, and j > p − window when a window is
- * set. A query that sees no key at all (p < maskStart, a left-padding row) gets an output of zeros.
+ * Visible keys for the query at position p = base + t of row b: start_b ≤ j ≤ p, and j > p − window when a window
+ * is set, where start_b = max(maskStart, rowMaskStart[b]). A query that sees no key at all (p < start_b, a
+ * left-padding position) gets an output of zeros.
  *
- * Flash-style: one 64-thread workgroup per (query, head). Keys are taken in blocks of 64, one key per thread for
- * the score; the block max and sum are reduced in workgroup memory and the running max m, sum l and the output
+ * Flash-style: one 64-thread workgroup per (query, head, row). Keys are taken in blocks of 64, one key per thread
+ * for the score; the block max and sum are reduced in workgroup memory and the running max m, sum l and the output
  * accumulator are rescaled by exp(m_old − m_new) (online softmax), so no T×S matrix is ever stored. Each thread
  * owns output dims d = tid, tid + 64, … (D ≤ 256). The same kernel serves prefill (T > 1) and decode (T = 1);
  * decode does not split the sequence across workgroups (one workgroup per head walks all keys).
  *
- * `prepareKvWrite` copies new K and V rows (tokens, Hkv, D) into the caches at positions start..start+tokens−1.
+ * `prepareKvWrite` copies new K and V rows (B, tokens, Hkv, D) into the caches at positions start..start+tokens−1
+ * of every row (input packed densely by the current step's token count, as q).
  *
  * Attention bindings (group 0): 0 q (storage, read) · 1 kCache (storage, read) · 2 vCache (storage, read) ·
- * 3 out (storage, read_write) · 4 params (uniform).
+ * 3 out (storage, read_write) · 4 params (uniform) · 5 rowMaskStart (storage, read).
+ * Split decode, partial pass: 0 q · 1 kCache · 2 vCache · 3 partials (read_write) · 4 params · 5 rowMaskStart.
+ * Split decode, combine pass: 0 partials (read) · 1 out (read_write) · 2 params (uniform).
  * KV write bindings (group 0): 0 k (storage, read) · 1 v (storage, read) · 2 kCache (storage, read_write) ·
  * 3 vCache (storage, read_write) · 4 params (uniform).
  */
@@ -39,22 +48,23 @@ const WG = 64;
 export const ATTENTION_MAX_HEAD_DIM = 256;
 const PER_THREAD = ATTENTION_MAX_HEAD_DIM / WG;
 
-export const ATTENTION_KEY = `attention.causal.online.f32.wg${WG}`;
-export const KV_WRITE_KEY = 'attention.kv-write.f32.wg256';
+export const ATTENTION_KEY = `attention.causal.online.batched.f32.wg${WG}`;
+export const KV_WRITE_KEY = 'attention.kv-write.batched.f32.wg256';
 
 export function attentionSource(): string {
   return /* wgsl */ `
 struct Params {
   tokens: u32, hq: u32, hkv: u32, dim: u32,
   base: u32, mask_start: u32, window: u32, cap_on: u32,
-  scaling: f32, cap: f32, _p0: u32, _p1: u32,
+  scaling: f32, cap: f32, _p0: u32, max_seq: u32,
 }
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;             // (T, Hq, D)
-@group(0) @binding(1) var<storage, read> k_cache: array<f32>;       // (maxSeq, Hkv, D)
-@group(0) @binding(2) var<storage, read> v_cache: array<f32>;       // (maxSeq, Hkv, D)
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;     // (T, Hq, D)
+@group(0) @binding(0) var<storage, read> q: array<f32>;             // (B, T, Hq, D)
+@group(0) @binding(1) var<storage, read> k_cache: array<f32>;       // (B, maxSeq, Hkv, D)
+@group(0) @binding(2) var<storage, read> v_cache: array<f32>;       // (B, maxSeq, Hkv, D)
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;     // (B, T, Hq, D)
 @group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> row_mask: array<u32>;      // (B) first visible key of each row
 
 const WG = ${WG}u;
 const PER = ${PER_THREAD}u;
@@ -91,18 +101,21 @@ fn reduce_sum(v: f32, t: u32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let tok = wg.x;
   let h = wg.y;
+  let b = wg.z;
   if (tok >= params.tokens) { return; }
   let D = params.dim;
   let hkv = params.hkv;
   // repeat_kv: query head h reads kv head h / n_rep.
   let kvh = h / (params.hq / hkv);
-  let qoff = (tok * params.hq + h) * D;
+  let qoff = ((b * params.tokens + tok) * params.hq + h) * D;
+  let cbase = b * params.max_seq;               // row b's cache starts at position b·maxSeq
   for (var d = t; d < D; d += WG) { qs[d] = q[qoff + d]; }
   workgroupBarrier();
 
   let p = params.base + tok;
   let k_end = p + 1u;                          // causal: keys j ≤ p
-  var k_start = params.mask_start;             // left padding: keys before mask_start are invisible
+  // left padding: keys before max(mask_start, row_mask[b]) are invisible
+  var k_start = max(params.mask_start, row_mask[b]);
   if (params.window > 0u && p + 1u > params.window) {
     k_start = max(k_start, p + 1u - params.window);   // sliding window: j > p − window
   }
@@ -116,7 +129,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     var s = -3.0e38;
     if (valid) {
       // attn_weights = q @ kᵀ * scaling
-      let koff = (j * hkv + kvh) * D;
+      let koff = ((cbase + j) * hkv + kvh) * D;
       var dot = 0.0;
       for (var d = 0u; d < D; d++) { dot = fma(qs[d], k_cache[koff + d], dot); }
       s = dot * params.scaling;
@@ -139,7 +152,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
         // attn_output = attn_weights @ v, rescaled as the running max moves
         var a = acc[i] * alpha;
         for (var c = 0u; c < n; c++) {
-          a = fma(ps[c], v_cache[((k0 + c) * hkv + kvh) * D + d], a);
+          a = fma(ps[c], v_cache[((cbase + k0 + c) * hkv + kvh) * D + d], a);
         }
         acc[i] = a;
       }
@@ -159,22 +172,26 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 
 export function kvWriteSource(): string {
   return /* wgsl */ `
-struct Params { tokens: u32, row: u32, start: u32, _pad: u32 }
+struct Params { tokens: u32, row: u32, start: u32, max_seq: u32 }
 
-@group(0) @binding(0) var<storage, read> k: array<f32>;              // (tokens, Hkv, D)
-@group(0) @binding(1) var<storage, read> v: array<f32>;              // (tokens, Hkv, D)
-@group(0) @binding(2) var<storage, read_write> k_cache: array<f32>;  // (maxSeq, Hkv, D)
-@group(0) @binding(3) var<storage, read_write> v_cache: array<f32>;  // (maxSeq, Hkv, D)
+@group(0) @binding(0) var<storage, read> k: array<f32>;              // (B, tokens, Hkv, D)
+@group(0) @binding(1) var<storage, read> v: array<f32>;              // (B, tokens, Hkv, D)
+@group(0) @binding(2) var<storage, read_write> k_cache: array<f32>;  // (B, maxSeq, Hkv, D)
+@group(0) @binding(3) var<storage, read_write> v_cache: array<f32>;  // (B, maxSeq, Hkv, D)
 @group(0) @binding(4) var<uniform> params: Params;
 
+// Grid: x covers the tokens·row elements of one batch row, y is the batch row b.
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
-  if (i >= params.tokens * params.row) { return; }
-  // key_states = torch.cat([past_key, key_states], dim=-2), written in place at positions start..
-  let dst = params.start * params.row + i;
-  k_cache[dst] = k[i];
-  v_cache[dst] = v[i];
+  let b = gid.y;
+  let n = params.tokens * params.row;
+  if (i >= n) { return; }
+  // key_states = torch.cat([past_key, key_states], dim=-2), written in place at positions start.. of row b
+  let src = b * n + i;
+  let dst = (b * params.max_seq + params.start) * params.row + i;
+  k_cache[dst] = k[src];
+  v_cache[dst] = v[src];
 }
 `;
 }
@@ -184,13 +201,17 @@ interface BufferCheck {
   buffer: GPUBuffer;
   bytes: number;
   shape: string;
+  /** Element type named in the message (default f32). */
+  type?: string;
 }
 
 function checkBuffers(ctx: GPUContext, list: BufferCheck[], fail: (m: string) => never): void {
   const maxBinding = ctx.limits.maxStorageBufferBindingSize;
   for (const b of list) {
     if (b.buffer.size < b.bytes) {
-      fail(`buffer ${b.name} ("${b.buffer.label}") holds ${b.buffer.size} bytes but ${b.shape} f32 needs ${b.bytes}.`);
+      fail(
+        `buffer ${b.name} ("${b.buffer.label}") holds ${b.buffer.size} bytes but ${b.shape} ${b.type ?? 'f32'} needs ${b.bytes}.`,
+      );
     }
     if (b.bytes > maxBinding) {
       fail(`${b.name} needs a ${b.bytes}-byte binding, above this GPU's maxStorageBufferBindingSize (${maxBinding}).`);
@@ -202,21 +223,35 @@ function positiveInt(name: string, v: number, fail: (m: string) => never): void 
   if (!Number.isInteger(v) || v < 1) fail(`${name} must be a positive integer, got ${v}.`);
 }
 
+/** The batch size of `args.batch` (default 1), validated. */
+function batchOf(batch: number | undefined, fail: (m: string) => never): number {
+  const B = batch ?? 1;
+  positiveInt('batch', B, fail);
+  return B;
+}
+
+/** " batch B" for default labels when B > 1, so B = 1 keeps its old label. */
+function batchTag(batch: number | undefined): string {
+  return batch !== undefined && batch !== 1 ? ` batch ${batch}` : '';
+}
+
 export interface KvWriteArgs {
-  /** (tokens, Hkv, D) f32 new keys. */
+  /** (batch, tokens, Hkv, D) f32 new keys, packed densely by the current step's token count. */
   k: GPUBuffer;
-  /** (tokens, Hkv, D) f32 new values. */
+  /** (batch, tokens, Hkv, D) f32 new values, packed as k. */
   v: GPUBuffer;
-  /** (maxSeq, Hkv, D) f32 key cache. */
+  /** (batch, maxSeq, Hkv, D) f32 key cache. */
   kCache: GPUBuffer;
-  /** (maxSeq, Hkv, D) f32 value cache. */
+  /** (batch, maxSeq, Hkv, D) f32 value cache. */
   vCache: GPUBuffer;
-  /** Most tokens one write copies (the rows of k and v). */
+  /** Most tokens one write copies per batch row (the rows of k and v). */
   tokens: number;
   kvHeads: number;
   headDim: number;
   maxSeq: number;
-  /** First cache position written (default 0); change it per step with `setStep`. */
+  /** Sequences written by one dispatch, each with its own maxSeq-position cache (default 1). */
+  batch?: number;
+  /** First cache position written (default 0, the same for every batch row); change it per step with `setStep`. */
   start?: number;
   label?: string;
 }
@@ -224,8 +259,10 @@ export interface KvWriteArgs {
 export interface KvWriteDispatch extends KernelDispatch {
   readonly maxTokens: number;
   readonly maxSeq: number;
+  readonly batch: number;
   /**
-   * Aims later submissions at cache positions start..start+tokens−1 (tokens 1..maxTokens, start + tokens ≤ maxSeq).
+   * Aims later submissions at cache positions start..start+tokens−1 of every batch row (tokens 1..maxTokens,
+   * start + tokens ≤ maxSeq); k and v are then read as (batch, tokens, Hkv, D), packed by this step's tokens.
    * Goes through `queue.writeBuffer`: it applies to command buffers submitted after the call.
    */
   setStep(start: number, tokens?: number): void;
@@ -235,7 +272,7 @@ export interface KvWriteDispatch extends KernelDispatch {
 export function prepareKvWrite(ctx: GPUContext, args: KvWriteArgs): KvWriteDispatch {
   const { tokens, kvHeads, headDim, maxSeq } = args;
   const start = args.start ?? 0;
-  const label = args.label ?? `kv-write ${tokens}x${kvHeads}x${headDim}`;
+  const label = args.label ?? `kv-write ${tokens}x${kvHeads}x${headDim}${batchTag(args.batch)}`;
   const fail = (message: string): never => {
     throw new GPUValidationError(`kv-write "${label}": ${message}`);
   };
@@ -243,24 +280,30 @@ export function prepareKvWrite(ctx: GPUContext, args: KvWriteArgs): KvWriteDispa
   positiveInt('kvHeads', kvHeads, fail);
   positiveInt('headDim', headDim, fail);
   positiveInt('maxSeq', maxSeq, fail);
+  const batch = batchOf(args.batch, fail);
   if (tokens > maxSeq) fail(`tokens (${tokens}) is above maxSeq (${maxSeq}).`);
   if (!Number.isInteger(start) || start < 0 || start + tokens > maxSeq) {
     fail(`start must be an integer with start + tokens ≤ maxSeq (${maxSeq}), got ${start}.`);
   }
   const row = kvHeads * headDim;
   if (maxSeq * row > 0xffffffff) fail(`maxSeq·kvHeads·headDim (${maxSeq * row}) does not fit a u32 index.`);
+  if (batch * maxSeq * row > 0xffffffff) {
+    fail(`batch·maxSeq·kvHeads·headDim (${batch * maxSeq * row}) does not fit a u32 index.`);
+  }
   const groups = Math.ceil((tokens * row) / 256);
   const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (groups > maxGroups) fail(`tokens·kvHeads·headDim needs ${groups} workgroups, above this GPU's limit of ${maxGroups}.`);
-  const newBytes = tokens * row * 4;
-  const cacheBytes = maxSeq * row * 4;
+  if (batch > maxGroups) fail(`batch (${batch}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
+  const newBytes = batch * tokens * row * 4;
+  const cacheBytes = batch * maxSeq * row * 4;
+  const b = batch > 1 ? 'batch×' : '';
   checkBuffers(
     ctx,
     [
-      { name: 'k', buffer: args.k, bytes: newBytes, shape: 'tokens×kvHeads×headDim' },
-      { name: 'v', buffer: args.v, bytes: newBytes, shape: 'tokens×kvHeads×headDim' },
-      { name: 'kCache', buffer: args.kCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
-      { name: 'vCache', buffer: args.vCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
+      { name: 'k', buffer: args.k, bytes: newBytes, shape: `${b}tokens×kvHeads×headDim` },
+      { name: 'v', buffer: args.v, bytes: newBytes, shape: `${b}tokens×kvHeads×headDim` },
+      { name: 'kCache', buffer: args.kCache, bytes: cacheBytes, shape: `${b}maxSeq×kvHeads×headDim` },
+      { name: 'vCache', buffer: args.vCache, bytes: cacheBytes, shape: `${b}maxSeq×kvHeads×headDim` },
     ],
     fail,
   );
@@ -271,7 +314,7 @@ export function prepareKvWrite(ctx: GPUContext, args: KvWriteArgs): KvWriteDispa
 
   const pipeline = ctx.pipelines.get(KV_WRITE_KEY, kvWriteSource);
   const params = createBuffer(ctx, `${label}/params`, 16, UNIFORM | COPY_DST);
-  writeBuffer(ctx, params, new Uint32Array([tokens, row, start, 0]));
+  writeBuffer(ctx, params, new Uint32Array([tokens, row, start, maxSeq]));
   const bindGroup = ctx.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
@@ -295,24 +338,25 @@ export function prepareKvWrite(ctx: GPUContext, args: KvWriteArgs): KvWriteDispa
     label,
     pipeline,
     bindGroup,
-    workgroups: [groups, 1, 1],
+    workgroups: [groups, batch, 1],
     owned: [params],
     maxTokens: tokens,
     maxSeq,
+    batch,
     setStep,
   };
 }
 
 export interface AttentionArgs {
-  /** (tokens, Hq, D) f32 queries. */
+  /** (batch, tokens, Hq, D) f32 queries, packed densely by the current step's token count. */
   q: GPUBuffer;
-  /** (maxSeq, Hkv, D) f32 key cache, holding positions 0..base+tokens−1. */
+  /** (batch, maxSeq, Hkv, D) f32 key cache, each row holding positions 0..base+tokens−1. */
   kCache: GPUBuffer;
-  /** (maxSeq, Hkv, D) f32 value cache. */
+  /** (batch, maxSeq, Hkv, D) f32 value cache. */
   vCache: GPUBuffer;
-  /** (tokens, Hq, D) f32 output; only its first tokens·Hq·D elements are written. */
+  /** (batch, tokens, Hq, D) f32 output, packed as q; only its first batch·tokens·Hq·D elements are written. */
   out: GPUBuffer;
-  /** Most queries one dispatch handles (rows of q and out). */
+  /** Most queries one dispatch handles per batch row (rows of q and out). */
   tokens: number;
   heads: number;
   kvHeads: number;
@@ -320,10 +364,18 @@ export interface AttentionArgs {
   maxSeq: number;
   /** Multiplies q·k (usually 1/sqrt(headDim)). */
   scaling: number;
-  /** Position of the first query (default 0); change it per step with `setStep`. */
+  /** Sequences attended by one dispatch, each with its own caches and queries (default 1). */
+  batch?: number;
+  /** Position of the first query (default 0, the same for every batch row); change it per step with `setStep`. */
   base?: number;
-  /** Keys before this position are invisible (left padding); default 0. */
+  /** Keys before this position are invisible (left padding) in every row; default 0. */
   maskStart?: number;
+  /**
+   * (batch) u32: the first visible key position of each row (e.g. its left-padding count); row b's keys before
+   * max(maskStart, rowMaskStart[b]) are invisible. Read at run time, so the caller may rewrite it between steps.
+   * Omitted: a zero-filled buffer owned by the dispatch (no per-row padding).
+   */
+  rowMaskStart?: GPUBuffer;
   /** Sliding window: the query at p sees keys j > p − window. Omitted or 0: no window. */
   window?: number;
   /** Soft-capping of the scores, tanh(s / cap) * cap, before the mask. Omitted or 0: none. */
@@ -334,30 +386,38 @@ export interface AttentionArgs {
 export interface AttentionDispatch extends KernelDispatch {
   readonly maxTokens: number;
   readonly maxSeq: number;
+  readonly batch: number;
   /**
-   * Aims later submissions at queries base..base+tokens−1 (tokens 1..maxTokens, base + tokens ≤ maxSeq). Goes
+   * Aims later submissions at queries base..base+tokens−1 of every batch row (tokens 1..maxTokens,
+   * base + tokens ≤ maxSeq); q and out are then (batch, tokens, Hq, D), packed by this step's tokens. Goes
    * through `queue.writeBuffer`: it applies to command buffers submitted after the call.
    */
   setStep(base: number, tokens?: number): void;
-  /** Sets the first visible key position (left padding) for later submissions. */
+  /** Sets the first visible key position (left padding) of every row for later submissions. */
   setMaskStart(maskStart: number): void;
 }
 
-/** Prepares causal attention of q over the caches; record it with `recordDispatches`. */
-export function prepareAttention(ctx: GPUContext, args: AttentionArgs): AttentionDispatch {
+/**
+ * The validation shared by `prepareAttention` and `prepareSplitDecodeAttention`; `beforeShape` (the checks of
+ * `splits`) runs once the sizes are known positive integers. Returns the batch size and the binding sizes.
+ */
+function checkAttention(
+  ctx: GPUContext,
+  args: AttentionArgs,
+  fail: (m: string) => never,
+  beforeShape?: (batch: number) => void,
+): { batch: number; qBytes: number; cacheBytes: number; maskBytes: number } {
   const { tokens, heads, kvHeads, headDim, maxSeq, scaling } = args;
   const base = args.base ?? 0;
   const maskStart = args.maskStart ?? 0;
   const window = args.window ?? 0;
   const softCap = args.softCap ?? 0;
-  const label = args.label ?? `attention ${tokens}x${heads}/${kvHeads}x${headDim}`;
-  const fail = (message: string): never => {
-    throw new GPUValidationError(`attention "${label}": ${message}`);
-  };
   positiveInt('tokens', tokens, fail);
   positiveInt('heads', heads, fail);
   positiveInt('kvHeads', kvHeads, fail);
   positiveInt('maxSeq', maxSeq, fail);
+  const batch = batchOf(args.batch, fail);
+  beforeShape?.(batch);
   if (heads % kvHeads !== 0) fail(`heads (${heads}) must be a multiple of kvHeads (${kvHeads}).`);
   if (!Number.isInteger(headDim) || headDim < 1 || headDim > ATTENTION_MAX_HEAD_DIM) {
     fail(`headDim must be an integer in 1..${ATTENTION_MAX_HEAD_DIM}, got ${headDim}.`);
@@ -377,34 +437,74 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
   const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (tokens > maxGroups) fail(`tokens (${tokens}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
   if (heads > maxGroups) fail(`heads (${heads}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
+  if (batch > maxGroups) fail(`batch (${batch}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
   if (maxSeq * kvHeads * headDim > 0xffffffff) fail('maxSeq·kvHeads·headDim does not fit a u32 index.');
-  if (tokens * heads * headDim > 0xffffffff) fail('tokens·heads·headDim does not fit a u32 index.');
+  if (batch * maxSeq * kvHeads * headDim > 0xffffffff) fail('batch·maxSeq·kvHeads·headDim does not fit a u32 index.');
+  if (batch * tokens * heads * headDim > 0xffffffff) fail('batch·tokens·heads·headDim does not fit a u32 index.');
 
-  const qBytes = tokens * heads * headDim * 4;
-  const cacheBytes = maxSeq * kvHeads * headDim * 4;
-  checkBuffers(
-    ctx,
-    [
-      { name: 'q', buffer: args.q, bytes: qBytes, shape: 'tokens×heads×headDim' },
-      { name: 'kCache', buffer: args.kCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
-      { name: 'vCache', buffer: args.vCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
-      { name: 'out', buffer: args.out, bytes: qBytes, shape: 'tokens×heads×headDim' },
-    ],
-    fail,
-  );
+  const qBytes = batch * tokens * heads * headDim * 4;
+  const cacheBytes = batch * maxSeq * kvHeads * headDim * 4;
+  const maskBytes = batch * 4;
+  const b = batch > 1 ? 'batch×' : '';
+  const checks: BufferCheck[] = [
+    { name: 'q', buffer: args.q, bytes: qBytes, shape: `${b}tokens×heads×headDim` },
+    { name: 'kCache', buffer: args.kCache, bytes: cacheBytes, shape: `${b}maxSeq×kvHeads×headDim` },
+    { name: 'vCache', buffer: args.vCache, bytes: cacheBytes, shape: `${b}maxSeq×kvHeads×headDim` },
+    { name: 'out', buffer: args.out, bytes: qBytes, shape: `${b}tokens×heads×headDim` },
+  ];
+  if (args.rowMaskStart) {
+    checks.push({ name: 'rowMaskStart', buffer: args.rowMaskStart, bytes: maskBytes, shape: 'batch', type: 'u32' });
+  }
+  checkBuffers(ctx, checks, fail);
   if (args.out === args.q || args.out === args.kCache || args.out === args.vCache) {
     fail('out must be a buffer of its own, not q or a cache.');
   }
+  if (args.rowMaskStart && args.rowMaskStart === args.out) fail('rowMaskStart must not be the same buffer as out.');
+  return { batch, qBytes, cacheBytes, maskBytes };
+}
 
-  const pipeline = ctx.pipelines.get(ATTENTION_KEY, attentionSource);
-  const params = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
+/** The params uniform shared by the attention kernels (48 bytes; see their Params structs). */
+function attentionParams(args: AttentionArgs, splits: number): Uint32Array {
   const words = new ArrayBuffer(48);
   const u32 = new Uint32Array(words);
   const f32 = new Float32Array(words);
-  u32.set([tokens, heads, kvHeads, headDim, base, maskStart, window, softCap > 0 ? 1 : 0]);
-  f32[8] = scaling;
+  const softCap = args.softCap ?? 0;
+  u32.set([args.tokens, args.heads, args.kvHeads, args.headDim]);
+  u32.set([args.base ?? 0, args.maskStart ?? 0, args.window ?? 0, softCap > 0 ? 1 : 0], 4);
+  f32[8] = args.scaling;
   f32[9] = softCap;
-  writeBuffer(ctx, params, u32);
+  u32[10] = splits;
+  u32[11] = args.maxSeq;
+  return u32;
+}
+
+/** args.rowMaskStart, or a zero-filled (batch) u32 buffer the caller must put in its dispatch's `owned`. */
+function rowMaskBuffer(
+  ctx: GPUContext,
+  args: AttentionArgs,
+  label: string,
+  maskBytes: number,
+): { buffer: GPUBuffer; owned: GPUBuffer[] } {
+  if (args.rowMaskStart) return { buffer: args.rowMaskStart, owned: [] };
+  // WebGPU zero-initialises new buffers; the write makes the intent explicit.
+  const buffer = createBuffer(ctx, `${label}/row-mask-start`, maskBytes, STORAGE | COPY_DST);
+  writeBuffer(ctx, buffer, new Uint32Array(maskBytes / 4));
+  return { buffer, owned: [buffer] };
+}
+
+/** Prepares causal attention of q over the caches; record it with `recordDispatches`. */
+export function prepareAttention(ctx: GPUContext, args: AttentionArgs): AttentionDispatch {
+  const { tokens, heads, kvHeads, headDim, maxSeq } = args;
+  const label = args.label ?? `attention ${tokens}x${heads}/${kvHeads}x${headDim}${batchTag(args.batch)}`;
+  const fail = (message: string): never => {
+    throw new GPUValidationError(`attention "${label}": ${message}`);
+  };
+  const { batch, qBytes, cacheBytes, maskBytes } = checkAttention(ctx, args, fail);
+
+  const pipeline = ctx.pipelines.get(ATTENTION_KEY, attentionSource);
+  const params = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
+  writeBuffer(ctx, params, attentionParams(args, 0));
+  const rowMask = rowMaskBuffer(ctx, args, label, maskBytes);
 
   const bindGroup = ctx.device.createBindGroup({
     label,
@@ -415,6 +515,7 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
       { binding: 2, resource: { buffer: args.vCache, offset: 0, size: cacheBytes } },
       { binding: 3, resource: { buffer: args.out, offset: 0, size: qBytes } },
       { binding: 4, resource: { buffer: params } },
+      { binding: 5, resource: { buffer: rowMask.buffer, offset: 0, size: maskBytes } },
     ],
   });
   const setStep = (b: number, n = tokens): void => {
@@ -434,37 +535,40 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
     label,
     pipeline,
     bindGroup,
-    workgroups: [tokens, heads, 1],
-    owned: [params],
+    workgroups: [tokens, heads, batch],
+    owned: [params, ...rowMask.owned],
     maxTokens: tokens,
     maxSeq,
+    batch,
     setStep,
     setMaskStart,
   };
 }
 
-export const SPLIT_ATTENTION_KEY = `attention.causal.split.partial.f32.wg${WG}`;
-export const SPLIT_COMBINE_KEY = `attention.causal.split.combine.f32.wg${WG}`;
+export const SPLIT_ATTENTION_KEY = `attention.causal.split.partial.batched.f32.wg${WG}`;
+export const SPLIT_COMBINE_KEY = `attention.causal.split.combine.batched.f32.wg${WG}`;
 
 /**
- * Pass 1 of split decode attention: workgroup (tok, h, split) runs the online softmax of `attentionSource` over
- * one contiguous slice of the visible keys and writes the partial (m, l, acc[D]) — unnormalised — to
- * `part[((tok·Hq + h)·splits + split)·(D + 2)]`. The visible range [k_start, k_end) is cut into `splits` slices of
- * ceil(len / splits) keys; a slice with no key writes m = −3e38, l = 0, acc = 0.
+ * Pass 1 of split decode attention: workgroup (tok, h, b·splits + split) runs the online softmax of
+ * `attentionSource` over one contiguous slice of the visible keys of batch row b and writes the partial
+ * (m, l, acc[D]) — unnormalised — to `part[(((b·T + tok)·Hq + h)·splits + split)·(D + 2)]`. The visible range
+ * [k_start, k_end) is cut into `splits` slices of ceil(len / splits) keys; a slice with no key writes m = −3e38,
+ * l = 0, acc = 0.
  */
 export function splitAttentionSource(): string {
   return /* wgsl */ `
 struct Params {
   tokens: u32, hq: u32, hkv: u32, dim: u32,
   base: u32, mask_start: u32, window: u32, cap_on: u32,
-  scaling: f32, cap: f32, splits: u32, _p1: u32,
+  scaling: f32, cap: f32, splits: u32, max_seq: u32,
 }
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;             // (T, Hq, D)
-@group(0) @binding(1) var<storage, read> k_cache: array<f32>;       // (maxSeq, Hkv, D)
-@group(0) @binding(2) var<storage, read> v_cache: array<f32>;       // (maxSeq, Hkv, D)
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;    // (T, Hq, splits, D + 2)
+@group(0) @binding(0) var<storage, read> q: array<f32>;             // (B, T, Hq, D)
+@group(0) @binding(1) var<storage, read> k_cache: array<f32>;       // (B, maxSeq, Hkv, D)
+@group(0) @binding(2) var<storage, read> v_cache: array<f32>;       // (B, maxSeq, Hkv, D)
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;    // (B, T, Hq, splits, D + 2)
 @group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> row_mask: array<u32>;      // (B) first visible key of each row
 
 const WG = ${WG}u;
 const PER = ${PER_THREAD}u;
@@ -501,18 +605,21 @@ fn reduce_sum(v: f32, t: u32) -> f32 {
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let tok = wg.x;
   let h = wg.y;
-  let split = wg.z;
+  let b = wg.z / params.splits;
+  let split = wg.z % params.splits;
   if (tok >= params.tokens) { return; }
   let D = params.dim;
   let hkv = params.hkv;
   let kvh = h / (params.hq / hkv);
-  let qoff = (tok * params.hq + h) * D;
+  let row = b * params.tokens + tok;            // query row in the (B, T) packing
+  let qoff = (row * params.hq + h) * D;
+  let cbase = b * params.max_seq;               // row b's cache starts at position b·maxSeq
   for (var d = t; d < D; d += WG) { qs[d] = q[qoff + d]; }
   workgroupBarrier();
 
   let p = params.base + tok;
   let vis_end = p + 1u;
-  var vis_start = params.mask_start;
+  var vis_start = max(params.mask_start, row_mask[b]);
   if (params.window > 0u && p + 1u > params.window) {
     vis_start = max(vis_start, p + 1u - params.window);
   }
@@ -530,7 +637,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let valid = j < k_end;
     var s = -3.0e38;
     if (valid) {
-      let koff = (j * hkv + kvh) * D;
+      let koff = ((cbase + j) * hkv + kvh) * D;
       var dot = 0.0;
       for (var d = 0u; d < D; d++) { dot = fma(qs[d], k_cache[koff + d], dot); }
       s = dot * params.scaling;
@@ -551,7 +658,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
       if (d < D) {
         var a = acc[i] * alpha;
         for (var c = 0u; c < n; c++) {
-          a = fma(ps[c], v_cache[((k0 + c) * hkv + kvh) * D + d], a);
+          a = fma(ps[c], v_cache[((cbase + k0 + c) * hkv + kvh) * D + d], a);
         }
         acc[i] = a;
       }
@@ -559,7 +666,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     workgroupBarrier();
   }
 
-  let poff = ((tok * params.hq + h) * params.splits + split) * (D + 2u);
+  let poff = ((row * params.hq + h) * params.splits + split) * (D + 2u);
   if (t == 0u) {
     part[poff] = m;
     part[poff + 1u] = l;
@@ -573,7 +680,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 }
 
 /**
- * Pass 2 of split decode attention: workgroup (tok, h) combines the `splits` partials with log-sum-exp rescaling,
+ * Pass 2 of split decode attention: workgroup (tok, h, b) combines the `splits` partials with log-sum-exp rescaling,
  * M = max m_s over slices with l_s > 0, out = Σ exp(m_s − M)·acc_s / Σ exp(m_s − M)·l_s; zeros when no slice saw a
  * key. Each thread owns dims d = tid, tid + 64, …
  */
@@ -582,11 +689,11 @@ export function splitCombineSource(): string {
 struct Params {
   tokens: u32, hq: u32, hkv: u32, dim: u32,
   base: u32, mask_start: u32, window: u32, cap_on: u32,
-  scaling: f32, cap: f32, splits: u32, _p1: u32,
+  scaling: f32, cap: f32, splits: u32, max_seq: u32,
 }
 
-@group(0) @binding(0) var<storage, read> part: array<f32>;          // (T, Hq, splits, D + 2)
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;     // (T, Hq, D)
+@group(0) @binding(0) var<storage, read> part: array<f32>;          // (B, T, Hq, splits, D + 2)
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;     // (B, T, Hq, D)
 @group(0) @binding(2) var<uniform> params: Params;
 
 const WG = ${WG}u;
@@ -595,11 +702,13 @@ const WG = ${WG}u;
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let tok = wg.x;
   let h = wg.y;
+  let b = wg.z;
   if (tok >= params.tokens) { return; }
   let D = params.dim;
   let S = params.splits;
   let stride = D + 2u;
-  let pbase = (tok * params.hq + h) * S * stride;
+  let row = b * params.tokens + tok;            // query row in the (B, T) packing
+  let pbase = (row * params.hq + h) * S * stride;
   var M = -3.0e38;
   for (var s = 0u; s < S; s++) {
     if (part[pbase + s * stride + 1u] > 0.0) { M = max(M, part[pbase + s * stride]); }
@@ -611,7 +720,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   }
   var inv = 0.0;
   if (L > 0.0) { inv = 1.0 / L; }
-  let ooff = (tok * params.hq + h) * D;
+  let ooff = (row * params.hq + h) * D;
   for (var d = t; d < D; d += WG) {
     var a = 0.0;
     for (var s = 0u; s < S; s++) {
@@ -625,7 +734,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 }
 
 export interface SplitDecodeAttentionArgs extends AttentionArgs {
-  /** Workgroups per (query, head), each over a contiguous slice of the visible keys (1..256). */
+  /** Workgroups per (query, head, batch row), each over a contiguous slice of the visible keys (1..256). */
   splits: number;
 }
 
@@ -634,6 +743,7 @@ export interface SplitDecodeAttention {
   readonly dispatches: readonly [KernelDispatch, KernelDispatch];
   readonly maxTokens: number;
   readonly maxSeq: number;
+  readonly batch: number;
   readonly splits: number;
   /** As `AttentionDispatch.setStep`: applies to both passes (they share one uniform buffer). */
   setStep(base: number, tokens?: number): void;
@@ -646,81 +756,39 @@ export const ATTENTION_MAX_SPLITS = 256;
 
 /**
  * Prepares split (flash-decoding) attention: same inputs and result as `prepareAttention`, in two dispatches. The
- * uniform and the scratch buffer of partials, (tokens, heads, splits, headDim + 2) f32, are owned by the first
- * dispatch (`disposeDispatch(dispatches[0])` frees them); the second owns nothing.
+ * uniform, the scratch buffer of partials, (batch, tokens, heads, splits, headDim + 2) f32, and the zero row mask
+ * made when `rowMaskStart` is omitted are owned by the first dispatch (`disposeDispatch(dispatches[0])` frees
+ * them); the second owns nothing.
  */
 export function prepareSplitDecodeAttention(ctx: GPUContext, args: SplitDecodeAttentionArgs): SplitDecodeAttention {
-  const { tokens, heads, kvHeads, headDim, maxSeq, scaling, splits } = args;
-  const base = args.base ?? 0;
-  const maskStart = args.maskStart ?? 0;
-  const window = args.window ?? 0;
-  const softCap = args.softCap ?? 0;
-  const label = args.label ?? `split-attention ${tokens}x${heads}/${kvHeads}x${headDim}/${splits}`;
+  const { tokens, heads, kvHeads, headDim, maxSeq, splits } = args;
+  const label =
+    args.label ?? `split-attention ${tokens}x${heads}/${kvHeads}x${headDim}/${splits}${batchTag(args.batch)}`;
   const fail = (message: string): never => {
     throw new GPUValidationError(`attention "${label}": ${message}`);
   };
-  positiveInt('tokens', tokens, fail);
-  positiveInt('heads', heads, fail);
-  positiveInt('kvHeads', kvHeads, fail);
-  positiveInt('maxSeq', maxSeq, fail);
-  if (!Number.isInteger(splits) || splits < 1 || splits > ATTENTION_MAX_SPLITS) {
-    fail(`splits must be an integer in 1..${ATTENTION_MAX_SPLITS}, got ${splits}.`);
-  }
-  if (heads % kvHeads !== 0) fail(`heads (${heads}) must be a multiple of kvHeads (${kvHeads}).`);
-  if (!Number.isInteger(headDim) || headDim < 1 || headDim > ATTENTION_MAX_HEAD_DIM) {
-    fail(`headDim must be an integer in 1..${ATTENTION_MAX_HEAD_DIM}, got ${headDim}.`);
-  }
-  if (tokens > maxSeq) fail(`tokens (${tokens}) is above maxSeq (${maxSeq}).`);
-  if (!Number.isFinite(scaling) || scaling <= 0) fail(`scaling must be a finite number > 0, got ${scaling}.`);
-  if (!Number.isInteger(base) || base < 0 || base + tokens > maxSeq) {
-    fail(`base must be an integer with base + tokens ≤ maxSeq (${maxSeq}), got ${base}.`);
-  }
-  if (!Number.isInteger(maskStart) || maskStart < 0 || maskStart > 0xffffffff) {
-    fail(`maskStart must be a non-negative integer, got ${maskStart}.`);
-  }
-  if (!Number.isInteger(window) || window < 0 || window > 0xffffffff) {
-    fail(`window must be a non-negative integer (0: none), got ${window}.`);
-  }
-  if (!Number.isFinite(softCap) || softCap < 0) fail(`softCap must be a finite number ≥ 0 (0: none), got ${softCap}.`);
-  const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (tokens > maxGroups) fail(`tokens (${tokens}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
-  if (heads > maxGroups) fail(`heads (${heads}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
-  if (maxSeq * kvHeads * headDim > 0xffffffff) fail('maxSeq·kvHeads·headDim does not fit a u32 index.');
-  const partElems = tokens * heads * splits * (headDim + 2);
-  if (partElems > 0xffffffff) fail('tokens·heads·splits·(headDim + 2) does not fit a u32 index.');
-
-  const qBytes = tokens * heads * headDim * 4;
-  const cacheBytes = maxSeq * kvHeads * headDim * 4;
+  const { batch, qBytes, cacheBytes, maskBytes } = checkAttention(ctx, args, fail, (b) => {
+    if (!Number.isInteger(splits) || splits < 1 || splits > ATTENTION_MAX_SPLITS) {
+      fail(`splits must be an integer in 1..${ATTENTION_MAX_SPLITS}, got ${splits}.`);
+    }
+    const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
+    if (b * splits > maxGroups) {
+      fail(`batch·splits (${b * splits}) is above this GPU's limit of ${maxGroups} workgroups per dimension.`);
+    }
+  });
+  const partElems = batch * tokens * heads * splits * (headDim + 2);
+  if (partElems > 0xffffffff) fail('batch·tokens·heads·splits·(headDim + 2) does not fit a u32 index.');
   const partBytes = partElems * 4;
-  checkBuffers(
-    ctx,
-    [
-      { name: 'q', buffer: args.q, bytes: qBytes, shape: 'tokens×heads×headDim' },
-      { name: 'kCache', buffer: args.kCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
-      { name: 'vCache', buffer: args.vCache, bytes: cacheBytes, shape: 'maxSeq×kvHeads×headDim' },
-      { name: 'out', buffer: args.out, bytes: qBytes, shape: 'tokens×heads×headDim' },
-    ],
-    fail,
-  );
   if (partBytes > ctx.limits.maxStorageBufferBindingSize) {
     fail(`the partials need a ${partBytes}-byte binding, above this GPU's maxStorageBufferBindingSize.`);
-  }
-  if (args.out === args.q || args.out === args.kCache || args.out === args.vCache) {
-    fail('out must be a buffer of its own, not q or a cache.');
   }
 
   const partialPipeline = ctx.pipelines.get(SPLIT_ATTENTION_KEY, splitAttentionSource);
   const combinePipeline = ctx.pipelines.get(SPLIT_COMBINE_KEY, splitCombineSource);
   const params = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
+  writeBuffer(ctx, params, attentionParams(args, splits));
   const scratch = createBuffer(ctx, `${label}/partials`, partBytes, STORAGE);
-  const words = new ArrayBuffer(48);
-  const u32 = new Uint32Array(words);
-  const f32 = new Float32Array(words);
-  u32.set([tokens, heads, kvHeads, headDim, base, maskStart, window, softCap > 0 ? 1 : 0]);
-  f32[8] = scaling;
-  f32[9] = softCap;
-  u32[10] = splits;
-  writeBuffer(ctx, params, u32);
+  const rowMask = rowMaskBuffer(ctx, args, label, maskBytes);
 
   const partialGroup = ctx.device.createBindGroup({
     label: `${label}/partial`,
@@ -731,6 +799,7 @@ export function prepareSplitDecodeAttention(ctx: GPUContext, args: SplitDecodeAt
       { binding: 2, resource: { buffer: args.vCache, offset: 0, size: cacheBytes } },
       { binding: 3, resource: { buffer: scratch, offset: 0, size: partBytes } },
       { binding: 4, resource: { buffer: params } },
+      { binding: 5, resource: { buffer: rowMask.buffer, offset: 0, size: maskBytes } },
     ],
   });
   const combineGroup = ctx.device.createBindGroup({
@@ -759,16 +828,16 @@ export function prepareSplitDecodeAttention(ctx: GPUContext, args: SplitDecodeAt
     label: `${label}/partial`,
     pipeline: partialPipeline,
     bindGroup: partialGroup,
-    workgroups: [tokens, heads, splits],
-    owned: [params, scratch],
+    workgroups: [tokens, heads, batch * splits],
+    owned: [params, scratch, ...rowMask.owned],
   };
   const combine: KernelDispatch = {
     kernel: SPLIT_COMBINE_KEY,
     label: `${label}/combine`,
     pipeline: combinePipeline,
     bindGroup: combineGroup,
-    workgroups: [tokens, heads, 1],
+    workgroups: [tokens, heads, batch],
     owned: [],
   };
-  return { dispatches: [partial, combine], maxTokens: tokens, maxSeq, splits, setStep, setMaskStart };
+  return { dispatches: [partial, combine], maxTokens: tokens, maxSeq, batch, splits, setStep, setMaskStart };
 }

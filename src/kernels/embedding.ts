@@ -15,8 +15,16 @@
  * Out-of-range ids (≥ vocab) never read the table: their whole output row is NaN, so a bad id shows up in the
  * logits instead of silently embedding some other token.
  *
+ * A table split by rows (a vocabulary too large for one binding) is gathered by one dispatch per part, all into
+ * the same `out`: the part bound as `table` holds rows firstRow .. firstRow + tableRows − 1, and its dispatch
+ * writes the output rows of the ids in that range and leaves every other output row untouched. Ids ≥ vocab get
+ * their NaN row from the dispatch whose range ends at vocab (the last part), so each output row is written by
+ * exactly one of the parts. The default (firstRow 0, tableRows vocab) is the whole table.
+ *
  * One thread per output element, 256 per workgroup, on the same 2-D grid as the element-wise kernels.
- * Bindings (group 0): 0 table (storage, read) · 1 ids (storage, read) · 2 out (storage, read_write) · 3 params (uniform).
+ * Bindings (group 0): 0 table (storage, read) · 1 ids (storage, read) · 2 out (storage, read_write) · 3 params
+ * (uniform: count, hidden, vocab, scale, firstRow, rowEnd = firstRow + tableRows, nanRows (1 when rowEnd = vocab),
+ * pad; 32 bytes).
  */
 import { GPUValidationError } from '../errors.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
@@ -25,14 +33,14 @@ import { WORKGROUP_SIZE } from './elementwise.js';
 import { isWeightFormat, loadWeightWgsl, weightBindingWgsl, weightBufferBytes, type WeightFormat } from './weight-format.js';
 
 export function embeddingKey(format: WeightFormat): string {
-  return `embedding.${format}`;
+  return `embedding.${format}.rows`; // `.rows`: the table may be a row range of the vocabulary
 }
 
 export function embeddingSource(format: WeightFormat): string {
   return /* wgsl */ `
-struct Params { count: u32, hidden: u32, vocab: u32, scale: f32 }
+struct Params { count: u32, hidden: u32, vocab: u32, scale: f32, firstRow: u32, rowEnd: u32, nanRows: u32, _pad: u32 }
 
-${weightBindingWgsl(format, 0, 'table')}  // (vocab, hidden)
+${weightBindingWgsl(format, 0, 'table')}  // (tableRows, hidden): rows firstRow .. rowEnd - 1
 @group(0) @binding(1) var<storage, read> ids: array<u32>;         // (tokens)
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;   // (tokens, hidden)
 @group(0) @binding(3) var<uniform> params: Params;
@@ -50,18 +58,21 @@ fn main(@builtin(workgroup_id) wg: vec3u,
   let c = e - t * hidden;
   let id = ids[t];
   if (id >= params.vocab) {
+    // Only the dispatch holding the last rows writes the NaN row (one writer per output row).
+    if (params.nanRows == 0u) { return; }
     // NaN, built at run time (a constant NaN is not a valid WGSL value).
     var nan_bits = 0x7fc00000u;
     out[e] = bitcast<f32>(nan_bits);
     return;
   }
-  out[e] = load_w(id * hidden + c) * params.scale;
+  if (id < params.firstRow || id >= params.rowEnd) { return; }  // another part's row
+  out[e] = load_w((id - params.firstRow) * hidden + c) * params.scale;
 }
 `;
 }
 
 export interface EmbeddingArgs {
-  /** (vocab, hidden) table in `format`. */
+  /** (tableRows, hidden) table in `format`: rows firstRow .. firstRow + tableRows − 1 of the (vocab, hidden) one. */
   table: GPUBuffer;
   format: WeightFormat;
   /** (tokens) u32 token ids. */
@@ -73,6 +84,10 @@ export interface EmbeddingArgs {
   hidden: number;
   /** Multiplies every output element (rounded to f32); default 1. */
   scale?: number;
+  /** First vocabulary row held by `table`; default 0. Output rows of ids outside the held rows are left untouched. */
+  firstRow?: number;
+  /** Rows held by `table`; default vocab − firstRow. Ids ≥ vocab get NaN rows only when firstRow + tableRows = vocab. */
+  tableRows?: number;
   label?: string;
   /** Caps workgroups per grid dimension below the device's limit (to exercise the 2-D grid on small inputs). */
   maxWorkgroupsPerDimension?: number;
@@ -91,6 +106,16 @@ export function prepareEmbedding(ctx: GPUContext, args: EmbeddingArgs): KernelDi
       throw new GPUValidationError(`embedding "${label}": ${name} must be a positive integer, got ${v}.`);
     }
   }
+  const firstRow = args.firstRow ?? 0;
+  if (!Number.isInteger(firstRow) || firstRow < 0 || firstRow >= vocab) {
+    throw new GPUValidationError(`embedding "${label}": firstRow must be an integer in [0, vocab = ${vocab}), got ${firstRow}.`);
+  }
+  const tableRows = args.tableRows ?? vocab - firstRow;
+  if (!Number.isInteger(tableRows) || tableRows < 1 || firstRow + tableRows > vocab) {
+    throw new GPUValidationError(
+      `embedding "${label}": tableRows must be an integer in [1, vocab − firstRow = ${vocab - firstRow}], got ${tableRows}.`,
+    );
+  }
   if (vocab * hidden > 0xffffffff || tokens * hidden > 0xffffffff) {
     throw new GPUValidationError(`embedding "${label}": too many elements for u32 indexing.`);
   }
@@ -98,7 +123,12 @@ export function prepareEmbedding(ctx: GPUContext, args: EmbeddingArgs): KernelDi
     throw new GPUValidationError(`embedding "${label}": scale must be a number, got ${scale}.`);
   }
   const bindings = [
-    { name: 'table', buffer: args.table, bytes: weightBufferBytes(format, vocab * hidden), shape: `vocab×hidden ${format}` },
+    {
+      name: 'table',
+      buffer: args.table,
+      bytes: weightBufferBytes(format, tableRows * hidden),
+      shape: tableRows === vocab ? `vocab×hidden ${format}` : `tableRows×hidden ${format} (${tableRows} rows)`,
+    },
     { name: 'ids', buffer: args.ids, bytes: tokens * 4, shape: 'tokens u32' },
     { name: 'out', buffer: args.out, bytes: tokens * hidden * 4, shape: 'tokens×hidden f32' },
   ];
@@ -128,9 +158,11 @@ export function prepareEmbedding(ctx: GPUContext, args: EmbeddingArgs): KernelDi
 
   const key = embeddingKey(format);
   const pipeline = ctx.pipelines.get(key, () => embeddingSource(format));
-  const data = new ArrayBuffer(16);
+  const rowEnd = firstRow + tableRows;
+  const data = new ArrayBuffer(32);
   new Uint32Array(data, 0, 3).set([count, hidden, vocab]);
   new Float32Array(data, 12, 1)[0] = scale;
+  new Uint32Array(data, 16, 4).set([firstRow, rowEnd, rowEnd === vocab ? 1 : 0, 0]);
   const { bindGroup, uniform } = bindWithUniform(ctx, pipeline, label, bindings, new Uint8Array(data));
   return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [uniform] };
 }

@@ -9,7 +9,11 @@
  *   residual: (M, N) f32, optional, a separate read-only buffer (WebGPU cannot bind one buffer both read and
  *             read_write in a dispatch, so `residual` must not be `y`; a residual stream is updated by writing
  *             y into a second buffer and swapping the two between layers)
- *   y:        (M, N) f32, row-major; only its first M·N elements are written
+ *   y:        (M, N) f32 placed at y[m·yStride + yOffset + n] (default yStride = N, yOffset = 0: row-major,
+ *             only the first M·N elements written). Other placements let a weight split by rows (an lm_head of
+ *             150k rows held in two buffers) write each part's column range of one (M, vocab) logits buffer:
+ *             part j is a linear with N = its rows, yStride = vocab, yOffset = its first row. Elements of y
+ *             outside the placed columns are left untouched. Residual needs the default placement.
  *
  * Accumulates in f32 whatever the storage format of W. Two kernels, chosen by M (`linearKernelKind`):
  *
@@ -20,8 +24,9 @@
  *   'gemm' (M > 8, prefill): the tiled GEMM of matmul.ts (32×32 tiles, 4×4 per thread) with W staged through
  *     the format loader.
  *
- * Bindings (group 0): 0 x (storage, read) · 1 W (storage, read) · 2 y (storage, read_write) · 3 dims (uniform) ·
- * 4 bias (storage, read; when fused) · 5 residual (storage, read; when fused).
+ * Bindings (group 0): 0 x (storage, read) · 1 W (storage, read) · 2 y (storage, read_write) · 3 dims (uniform:
+ * M, N, K, yStride, yOffset, 3 × pad; 32 bytes) · 4 bias (storage, read; when fused) · 5 residual (storage, read;
+ * when fused).
  */
 import { GPUValidationError } from '../errors.js';
 import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
@@ -67,7 +72,8 @@ function gemvUnit(format: WeightFormat, K: number): GemvUnit {
 export function linearKey(v: LinearVariant): string {
   const epilogue = `${v.bias ? '.bias' : ''}${v.residual ? '.residual' : ''}`;
   const shape = v.kind === 'gemv' ? `wg${GEMV_WG}c${GEMV_COLS}u${v.unit ?? 1}` : `tiled${TILE}`;
-  return `linear.${v.kind}.${v.format}${epilogue}.${shape}`;
+  // `yplaced`: y is written at m·yStride + yOffset + n (the dims uniform carries both).
+  return `linear.${v.kind}.${v.format}${epilogue}.yplaced.${shape}`;
 }
 
 function epilogueBindings(v: LinearVariant): string {
@@ -116,11 +122,11 @@ function gemvSource(v: LinearVariant): string {
   const unit = v.unit ?? 1;
   const slots = GEMV_COLS * LINEAR_GEMV_MAX_M;
   return /* wgsl */ `
-struct Dims { M: u32, N: u32, K: u32, _pad: u32 }
+struct Dims { M: u32, N: u32, K: u32, yStride: u32, yOffset: u32, _p0: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;        // (M, K)
 ${weightDecl(v)}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N)
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N) at m * yStride + yOffset + n
 @group(0) @binding(3) var<uniform> dims: Dims;
 ${epilogueBindings(v)}
 
@@ -166,7 +172,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let c = t / MAXM;
     let m = t % MAXM;
     let n = n0 + c;
-    if (m < M && n < N) { y[m * N + n] = ${epilogue(v, 'red[t]')}; }
+    if (m < M && n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'red[t]')}; }
   }
 }
 `;
@@ -174,11 +180,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 
 function gemmSource(v: LinearVariant): string {
   return /* wgsl */ `
-struct Dims { M: u32, N: u32, K: u32, _pad: u32 }
+struct Dims { M: u32, N: u32, K: u32, yStride: u32, yOffset: u32, _p0: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;        // (M, K)
 ${weightDecl(v)}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N)
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N) at m * yStride + yOffset + n
 @group(0) @binding(3) var<uniform> dims: Dims;
 ${epilogueBindings(v)}
 
@@ -233,7 +239,7 @@ fn main(@builtin(workgroup_id) wg: vec3u,
     if (m >= M) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x + 8u * j;
-      if (n < N) { y[m * N + n] = ${epilogue(v, 'acc[i][j]')}; }
+      if (n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'acc[i][j]')}; }
     }
   }
 }
@@ -250,15 +256,22 @@ export interface LinearArgs {
   /** (N, K) weight in `format`, Hugging Face Linear layout. */
   w: GPUBuffer;
   format: WeightFormat;
-  /** (M, N) f32 output; only its first M·N elements are written. Must not be `x`, `bias` or `residual`. */
+  /**
+   * f32 output: element (m, n) goes to y[m·yStride + yOffset + n]; by default (M, N) row-major, only its first
+   * M·N elements written. Must not be `x`, `bias` or `residual`.
+   */
   y: GPUBuffer;
   M: number;
   N: number;
   K: number;
   /** (N) f32, added to every row. */
   bias?: GPUBuffer;
-  /** (M, N) f32, added element-wise; a buffer other than `y`. */
+  /** (M, N) f32, added element-wise; a buffer other than `y`. Only with the default y placement. */
   residual?: GPUBuffer;
+  /** Elements between consecutive rows of y; default N, at least yOffset + N. */
+  yStride?: number;
+  /** Element offset in y of column 0 of every row; default 0. */
+  yOffset?: number;
   /** What this layer is, for the dispatch ledger and error messages. */
   label?: string;
 }
@@ -274,6 +287,20 @@ export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch
   for (const [name, v] of [['M', M], ['N', N], ['K', K]] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) fail(`${name} must be a positive integer, got ${v}.`);
   }
+  const yStride = args.yStride ?? N;
+  const yOffset = args.yOffset ?? 0;
+  if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset > 0xffffffff) {
+    fail(`yOffset must be a non-negative integer, got ${yOffset}.`);
+  }
+  if (!Number.isInteger(yStride) || yStride < yOffset + N || yStride > 0xffffffff) {
+    fail(`yStride must be an integer ≥ yOffset + N = ${yOffset + N}, got ${yStride}.`);
+  }
+  const placed = yStride !== N || yOffset !== 0;
+  if (placed && args.residual) {
+    fail(`residual needs the default y placement (yStride = N = ${N}, yOffset = 0), got yStride ${yStride}, yOffset ${yOffset}.`);
+  }
+  const yElements = (M - 1) * yStride + yOffset + N;
+  if (yElements > 0xffffffff) fail(`y spans ${yElements} elements, too many for u32 indexing.`);
   for (const [name, b] of [['x', args.x], ['bias', args.bias], ['residual', args.residual]] as const) {
     if (b !== undefined && b === args.y) {
       fail(`${name} and y are the same buffer ("${b.label}"); a dispatch cannot read and write one buffer.`);
@@ -283,7 +310,13 @@ export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch
   const bindings: { name: string; binding: number; buffer: GPUBuffer; bytes: number; shape: string }[] = [
     { name: 'x', binding: 0, buffer: args.x, bytes: M * K * 4, shape: 'M×K f32' },
     { name: 'W', binding: 1, buffer: args.w, bytes: weightBufferBytes(format, N * K), shape: `N×K ${format}` },
-    { name: 'y', binding: 2, buffer: args.y, bytes: M * N * 4, shape: 'M×N f32' },
+    {
+      name: 'y',
+      binding: 2,
+      buffer: args.y,
+      bytes: yElements * 4,
+      shape: placed ? `M×N f32 at row stride ${yStride}, offset ${yOffset}` : 'M×N f32',
+    },
   ];
   if (args.bias) bindings.push({ name: 'bias', binding: 4, buffer: args.bias, bytes: N * 4, shape: 'N f32' });
   if (args.residual) {
@@ -320,8 +353,8 @@ export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch
 
   const key = linearKey(variant);
   const pipeline = ctx.pipelines.get(key, () => linearSource(variant));
-  const dims = createBuffer(ctx, `${label}/dims`, 16, UNIFORM | COPY_DST);
-  writeBuffer(ctx, dims, new Uint32Array([M, N, K, 0]));
+  const dims = createBuffer(ctx, `${label}/dims`, 32, UNIFORM | COPY_DST);
+  writeBuffer(ctx, dims, new Uint32Array([M, N, K, yStride, yOffset, 0, 0, 0]));
   const bindGroup = ctx.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),

@@ -5,7 +5,8 @@ import { prepareAttention, prepareKvWrite, prepareSplitDecodeAttention } from '.
 import { disposeDispatch, recordDispatches } from '../../src/kernels/dispatch.js';
 import { randomF32 } from '../helpers/random.js';
 import { compareToRef } from '../helpers/reference.js';
-import { guardIntact, input, poisonedF32, readF32, run } from '../helpers/gpu-run.js';
+import { GUARD, guardIntact, input, poisonedF32, readF32, run } from '../helpers/gpu-run.js';
+import { writeBuffer } from '../../src/runtime/buffers.js';
 
 let ctx: GPUContext;
 beforeAll(async () => {
@@ -395,6 +396,345 @@ describe('split decode attention', () => {
       }
     } finally {
       for (const b of [q, cache, cache2, out]) b.destroy();
+    }
+  });
+});
+
+/**
+ * A left-padded batch: B sequences with caches (B, maxSeq, Hkv, D), queries and outputs (B, n, Hq, D) packed by the
+ * step's token count n. One kv-write and one attention dispatch (single pass, or split when `splits` is set) are
+ * prepared for the largest step and driven by `setStep`.
+ */
+interface BatchCase {
+  B: number;
+  Hq: number;
+  Hkv: number;
+  D: number;
+  maxSeq: number;
+  /** rowMaskStart per row; omitted: no buffer is passed (the dispatch binds its own zeros). */
+  rowMask?: number[];
+  maskStart?: number;
+  window?: number;
+  softCap?: number;
+  splits?: number;
+  /** (base, tokens) of each step, contiguous from position 0; each step writes its keys, then attends. */
+  steps: [number, number][];
+  amplitude?: number;
+}
+
+/** Index of the first element of `got` that differs from `want` (NaN matches NaN), or −1. */
+function firstMismatch(got: Float32Array, want: Float32Array): number {
+  for (let i = 0; i < want.length; i++) {
+    if (!(Object.is(got[i], want[i]) || got[i] === want[i])) return i;
+  }
+  return got.length === want.length ? -1 : want.length;
+}
+
+async function checkBatch(c: BatchCase, seed: number): Promise<void> {
+  const { B, Hq, Hkv, D, maxSeq } = c;
+  const row = Hkv * D;
+  const qRow = Hq * D;
+  const maxT = Math.max(...c.steps.map(([, n]) => n));
+  const amp = c.amplitude ?? 1;
+  const scaling = 1 / Math.sqrt(D);
+  const what = JSON.stringify({ ...c, steps: undefined });
+  // Row b's keys, values and queries at every position.
+  const ks = Array.from({ length: B }, (_, b) => randomF32(maxSeq * row, seed + 10 * b + 1, amp));
+  const vs = Array.from({ length: B }, (_, b) => randomF32(maxSeq * row, seed + 10 * b + 2));
+  const qs = Array.from({ length: B }, (_, b) => randomF32(maxSeq * qRow, seed + 10 * b + 3, amp));
+  // Inputs start as NaN: a kernel reading past the packed step would put NaN where it must not.
+  const kIn = poisonedF32(ctx, B * maxT * row, 'test/k-new');
+  const vIn = poisonedF32(ctx, B * maxT * row, 'test/v-new');
+  const q = poisonedF32(ctx, B * maxT * qRow, 'test/q');
+  const kCache = poisonedF32(ctx, B * maxSeq * row, 'test/k-cache');
+  const vCache = poisonedF32(ctx, B * maxSeq * row, 'test/v-cache');
+  const out = poisonedF32(ctx, B * maxT * qRow, 'test/out');
+  const rowMaskStart = c.rowMask ? input(ctx, new Uint32Array(c.rowMask), 'test/row-mask-start') : undefined;
+  const buffers = [kIn, vIn, q, kCache, vCache, out, ...(rowMaskStart ? [rowMaskStart] : [])];
+  const prepared = await ctx.checked('preparing batched attention', () => {
+    const write = prepareKvWrite(ctx, {
+      k: kIn, v: vIn, kCache, vCache, tokens: maxT, kvHeads: Hkv, headDim: D, maxSeq, batch: B,
+    });
+    const common = {
+      q, kCache, vCache, out, tokens: maxT, heads: Hq, kvHeads: Hkv, headDim: D, maxSeq, scaling, batch: B,
+      rowMaskStart, maskStart: c.maskStart, window: c.window, softCap: c.softCap,
+    };
+    if (c.splits !== undefined) {
+      const split = prepareSplitDecodeAttention(ctx, { ...common, splits: c.splits });
+      expect(split.dispatches[0].workgroups).toEqual([maxT, Hq, B * c.splits]);
+      expect(split.dispatches[1].workgroups).toEqual([maxT, Hq, B]);
+      expect(split.dispatches[0].owned.length, 'partial pass owns params, partials (+ zero row mask)').toBe(
+        rowMaskStart ? 2 : 3,
+      );
+      return { write, attn: split, list: [write, ...split.dispatches] };
+    }
+    const attn = prepareAttention(ctx, common);
+    expect(attn.workgroups).toEqual([maxT, Hq, B]);
+    expect(attn.owned.length, 'attention owns params (+ zero row mask)').toBe(rowMaskStart ? 1 : 2);
+    return { write, attn, list: [write, attn] };
+  });
+  const { write, attn, list } = prepared;
+  expect(write.workgroups).toEqual([Math.ceil((maxT * row) / 256), B, 1]);
+  // What the caches must hold: written positions of every row, NaN elsewhere (and in the guard).
+  const wantK = new Float32Array(B * maxSeq * row + GUARD).fill(NaN);
+  const wantV = new Float32Array(B * maxSeq * row + GUARD).fill(NaN);
+  try {
+    for (const [base, n] of c.steps) {
+      const step = `${what} step base ${base} tokens ${n}`;
+      const kStep = new Float32Array(B * n * row);
+      const vStep = new Float32Array(B * n * row);
+      const qStep = new Float32Array(B * n * qRow);
+      for (let b = 0; b < B; b++) {
+        kStep.set(ks[b].subarray(base * row, (base + n) * row), b * n * row);
+        vStep.set(vs[b].subarray(base * row, (base + n) * row), b * n * row);
+        qStep.set(qs[b].subarray(base * qRow, (base + n) * qRow), b * n * qRow);
+        wantK.set(ks[b].subarray(base * row, (base + n) * row), (b * maxSeq + base) * row);
+        wantV.set(vs[b].subarray(base * row, (base + n) * row), (b * maxSeq + base) * row);
+      }
+      writeBuffer(ctx, kIn, kStep);
+      writeBuffer(ctx, vIn, vStep);
+      writeBuffer(ctx, q, qStep);
+      writeBuffer(ctx, out, new Float32Array(B * maxT * qRow + GUARD).fill(NaN));
+      write.setStep(base, n);
+      attn.setStep(base, n);
+      await ctx.checked('running batched attention', () => {
+        const encoder = ctx.device.createCommandEncoder({ label: 'test' });
+        recordDispatches(encoder, list);
+        ctx.device.queue.submit([encoder.finish()]);
+      });
+      const kBack = await readF32(ctx, kCache);
+      const vBack = await readF32(ctx, vCache);
+      expect(firstMismatch(kBack, wantK), `k cache element (${step})`).toBe(-1);
+      expect(firstMismatch(vBack, wantV), `v cache element (${step})`).toBe(-1);
+      const got = await readF32(ctx, out);
+      for (let b = 0; b < B; b++) {
+        const start = Math.max(c.maskStart ?? 0, c.rowMask?.[b] ?? 0);
+        const shape: Shape = { T: n, Hq, Hkv, D, base, maskStart: start, window: c.window, softCap: c.softCap };
+        const ref = attentionRef(qStep.subarray(b * n * qRow, (b + 1) * n * qRow), ks[b], vs[b], shape, scaling);
+        const rowGot = got.subarray(b * n * qRow, (b + 1) * n * qRow);
+        expect(compareToRef(rowGot, ref.y, ref.scale), `row ${b} (${step})`).toBeNull();
+      }
+      // Past the packed B·n rows nothing is written, guard included.
+      expect([...got.subarray(B * n * qRow)].every(Number.isNaN), `wrote past B·n rows (${step})`).toBe(true);
+      expect(guardIntact(got, B * maxT * qRow), `wrote past out (${step})`).toBe(true);
+    }
+  } finally {
+    for (const d of list) disposeDispatch(d);
+    for (const b of buffers) b.destroy();
+  }
+}
+
+describe('batched attention (left-padded rows, one dispatch)', () => {
+  const PREFILL_DECODE: [number, number][] = [
+    [0, 5],
+    [5, 1],
+    [6, 1],
+  ];
+
+  it('batch 3, row mask starts 0, 2, 5: prefill of 5 then decode steps of 1 (D 7, heads 4/2, maxSeq 13)', async () => {
+    await checkBatch({ B: 3, Hq: 4, Hkv: 2, D: 7, maxSeq: 13, rowMask: [0, 2, 5], steps: PREFILL_DECODE }, 9000);
+  });
+
+  it('batch 3, D 24: chunked prefill, maskStart combined with the row mask, and no row mask buffer', async () => {
+    const steps: [number, number][] = [
+      [0, 5],
+      [5, 5],
+      [10, 1],
+    ];
+    await checkBatch({ B: 3, Hq: 4, Hkv: 2, D: 24, maxSeq: 13, rowMask: [5, 0, 2], maskStart: 1, steps }, 9100);
+    await checkBatch({ B: 3, Hq: 4, Hkv: 2, D: 7, maxSeq: 13, steps: PREFILL_DECODE }, 9200);
+  });
+
+  it('batch 1 through the batched path, with and without a row mask', async () => {
+    await checkBatch({ B: 1, Hq: 4, Hkv: 2, D: 24, maxSeq: 13, rowMask: [2], steps: PREFILL_DECODE }, 9300);
+    await checkBatch({ B: 1, Hq: 4, Hkv: 1, D: 7, maxSeq: 13, steps: [[0, 5]] }, 9400);
+  });
+
+  it('batch 2 with a sliding window and soft-capping', async () => {
+    const steps: [number, number][] = [
+      [0, 5],
+      [5, 5],
+      [10, 1],
+    ];
+    await checkBatch({ B: 2, Hq: 4, Hkv: 2, D: 7, maxSeq: 13, rowMask: [0, 3], window: 3, steps }, 9500);
+    await checkBatch(
+      { B: 2, Hq: 4, Hkv: 2, D: 24, maxSeq: 13, rowMask: [1, 4], softCap: 2, amplitude: 3, steps: PREFILL_DECODE },
+      9600,
+    );
+    await checkBatch(
+      { B: 2, Hq: 4, Hkv: 2, D: 7, maxSeq: 13, rowMask: [4, 0], maskStart: 2, window: 4, softCap: 1, amplitude: 3, steps },
+      9700,
+    );
+  });
+
+  it('split decode attention, batch 2: splits 1, 2, 3; window and soft-capping', async () => {
+    let seed = 9800;
+    for (const splits of [1, 2, 3]) {
+      await checkBatch(
+        { B: 2, Hq: 4, Hkv: 2, D: 24, maxSeq: 13, rowMask: [0, 4], splits, steps: PREFILL_DECODE },
+        (seed += 10),
+      );
+    }
+    await checkBatch({ B: 2, Hq: 4, Hkv: 2, D: 7, maxSeq: 13, splits: 2, steps: PREFILL_DECODE }, (seed += 10));
+    await checkBatch(
+      {
+        B: 2, Hq: 4, Hkv: 2, D: 7, maxSeq: 13, rowMask: [3, 0], window: 4, softCap: 2, amplitude: 3, splits: 3,
+        steps: PREFILL_DECODE,
+      },
+      (seed += 10),
+    );
+  });
+
+  it('the row mask is read at run time: rewriting it changes the next step', async () => {
+    const B = 2;
+    const Hq = 4;
+    const Hkv = 2;
+    const D = 7;
+    const maxSeq = 6;
+    const T = 4;
+    const row = Hkv * D;
+    const ks = randomF32(B * T * row, 131);
+    const vs = randomF32(B * T * row, 132);
+    const qs = randomF32(B * T * Hq * D, 133);
+    const scaling = 1 / Math.sqrt(D);
+    const k = input(ctx, ks, 'test/k');
+    const v = input(ctx, vs, 'test/v');
+    const q = input(ctx, qs, 'test/q');
+    const kCache = poisonedF32(ctx, B * maxSeq * row, 'test/k-cache');
+    const vCache = poisonedF32(ctx, B * maxSeq * row, 'test/v-cache');
+    const out = poisonedF32(ctx, B * T * Hq * D, 'test/out');
+    const rowMaskStart = input(ctx, new Uint32Array([0, 0]), 'test/row-mask-start');
+    const write = prepareKvWrite(ctx, { k, v, kCache, vCache, tokens: T, kvHeads: Hkv, headDim: D, maxSeq, batch: B });
+    const attn = prepareAttention(ctx, {
+      q, kCache, vCache, out, tokens: T, heads: Hq, kvHeads: Hkv, headDim: D, maxSeq, scaling, batch: B, rowMaskStart,
+    });
+    try {
+      for (const mask of [
+        [0, 0],
+        [3, 1],
+      ]) {
+        writeBuffer(ctx, rowMaskStart, new Uint32Array(mask));
+        await ctx.checked('row mask step', () => {
+          const encoder = ctx.device.createCommandEncoder();
+          recordDispatches(encoder, [write, attn]);
+          ctx.device.queue.submit([encoder.finish()]);
+        });
+        const got = await readF32(ctx, out);
+        for (let b = 0; b < B; b++) {
+          const n = T * Hq * D;
+          const ref = attentionRef(
+            qs.subarray(b * n, (b + 1) * n),
+            ks.subarray(b * T * row, (b + 1) * T * row),
+            vs.subarray(b * T * row, (b + 1) * T * row),
+            { T, Hq, Hkv, D, base: 0, maskStart: mask[b] },
+            scaling,
+          );
+          expect(compareToRef(got.subarray(b * n, (b + 1) * n), ref.y, ref.scale), `row ${b} mask ${mask}`).toBeNull();
+        }
+        expect(guardIntact(got, B * T * Hq * D)).toBe(true);
+      }
+    } finally {
+      disposeDispatch(write);
+      disposeDispatch(attn);
+      for (const b of [k, v, q, kCache, vCache, out, rowMaskStart]) b.destroy();
+    }
+  });
+
+  it('kv-write with a batch writes exactly its slots of every row', async () => {
+    const B = 3;
+    const Hkv = 2;
+    const D = 3;
+    const maxSeq = 7;
+    const row = Hkv * D;
+    const maxT = 4;
+    const kCache = poisonedF32(ctx, B * maxSeq * row, 'test/k-cache');
+    const vCache = poisonedF32(ctx, B * maxSeq * row, 'test/v-cache');
+    const k = poisonedF32(ctx, B * maxT * row, 'test/k-new');
+    const v = poisonedF32(ctx, B * maxT * row, 'test/v-new');
+    const write = prepareKvWrite(ctx, {
+      k, v, kCache, vCache, tokens: maxT, kvHeads: Hkv, headDim: D, maxSeq, batch: B, start: 1,
+    });
+    const wantK = new Float32Array(B * maxSeq * row + GUARD).fill(NaN);
+    const wantV = new Float32Array(B * maxSeq * row + GUARD).fill(NaN);
+    try {
+      // The prepared step (start 1, 4 tokens), then a shorter one (start 5, 2 tokens) packed by its 2 tokens.
+      for (const [start, n, seed] of [
+        [1, 4, 141],
+        [5, 2, 151],
+      ]) {
+        const ks = randomF32(B * n * row, seed);
+        const vs = randomF32(B * n * row, seed + 1);
+        writeBuffer(ctx, k, ks);
+        writeBuffer(ctx, v, vs);
+        if (start !== 1) write.setStep(start, n);
+        for (let b = 0; b < B; b++) {
+          wantK.set(ks.subarray(b * n * row, (b + 1) * n * row), (b * maxSeq + start) * row);
+          wantV.set(vs.subarray(b * n * row, (b + 1) * n * row), (b * maxSeq + start) * row);
+        }
+        await ctx.checked('kv-write', () => {
+          const encoder = ctx.device.createCommandEncoder();
+          recordDispatches(encoder, [write]);
+          ctx.device.queue.submit([encoder.finish()]);
+        });
+        expect(firstMismatch(await readF32(ctx, kCache), wantK), `k cache, start ${start}`).toBe(-1);
+        expect(firstMismatch(await readF32(ctx, vCache), wantV), `v cache, start ${start}`).toBe(-1);
+      }
+      expect(() => write.setStep(4, 4)).toThrow(/setStep: start must be an integer with start \+ tokens ≤ maxSeq/);
+    } finally {
+      disposeDispatch(write);
+      for (const b of [k, v, kCache, vCache]) b.destroy();
+    }
+  });
+
+  it('validates batch, sizes with the batch, the row mask and grid limits', () => {
+    const D = 16;
+    const B = 2;
+    const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
+    const q = input(ctx, new Float32Array(B * 4 * 4 * D), 'q');
+    const q1 = input(ctx, new Float32Array(4 * 4 * D), 'q1');
+    const cache = input(ctx, new Float32Array(B * 10 * 2 * D), 'cache');
+    const cache2 = input(ctx, new Float32Array(B * 10 * 2 * D), 'cache2');
+    const out = input(ctx, new Float32Array(B * 4 * 4 * D), 'out');
+    const mask = input(ctx, new Uint32Array(B), 'mask');
+    const short = input(ctx, new Uint32Array(1), 'short');
+    const base = {
+      q, kCache: cache, vCache: cache2, out, tokens: 4, heads: 4, kvHeads: 2, headDim: D, maxSeq: 10, scaling: 0.25,
+      batch: B, rowMaskStart: mask,
+    };
+    const kv = { k: q1, v: out, kCache: cache, vCache: cache2, tokens: 2, kvHeads: 2, headDim: D, maxSeq: 10, batch: B };
+    try {
+      const err = (f: () => unknown, re: RegExp) => {
+        expect(f).toThrow(GPUValidationError);
+        expect(f).toThrow(re);
+      };
+      for (const batch of [0, 1.5, -1]) {
+        err(() => prepareAttention(ctx, { ...base, batch }), /attention .*batch must be a positive integer/);
+        err(() => prepareSplitDecodeAttention(ctx, { ...base, batch, splits: 2 }), /batch must be a positive integer/);
+        err(() => prepareKvWrite(ctx, { ...kv, batch }), /kv-write .*batch must be a positive integer/);
+      }
+      err(() => prepareAttention(ctx, { ...base, q: q1 }), /buffer q \("q1"\) .* batch×tokens×heads×headDim f32 needs/);
+      err(() => prepareAttention(ctx, { ...base, batch: 3 }), /buffer q \("q"\)/);
+      err(() => prepareAttention(ctx, { ...base, rowMaskStart: short }), /buffer rowMaskStart \("short"\) holds 4 bytes but batch u32 needs 8/);
+      err(() => prepareSplitDecodeAttention(ctx, { ...base, rowMaskStart: short, splits: 2 }), /buffer rowMaskStart \("short"\)/);
+      err(() => prepareAttention(ctx, { ...base, rowMaskStart: out }), /rowMaskStart must not be the same buffer as out/);
+      err(() => prepareAttention(ctx, { ...base, batch: maxGroups + 1 }), /batch \(\d+\) is above this GPU's limit/);
+      err(
+        () => prepareSplitDecodeAttention(ctx, { ...base, splits: 256, batch: Math.floor(maxGroups / 256) + 1 }),
+        /batch·splits \(\d+\) is above this GPU's limit/,
+      );
+      err(() => prepareKvWrite(ctx, { ...kv, batch: 3 }), /buffer kCache \("cache"\) .* batch×maxSeq×kvHeads×headDim/);
+      err(() => prepareKvWrite(ctx, { ...kv, batch: 20_000_000 }), /batch·maxSeq·kvHeads·headDim \(6400000000\) does not fit a u32 index/);
+      // Batch 2 with a 2-row mask prepares; no row mask makes a zero buffer the dispatch owns.
+      const ok = prepareAttention(ctx, base);
+      const own = prepareAttention(ctx, { ...base, rowMaskStart: undefined });
+      expect(ok.batch).toBe(B);
+      expect(ok.owned.length).toBe(1);
+      expect(own.owned.length).toBe(2);
+      expect(own.owned[1].size).toBeGreaterThanOrEqual(B * 4);
+      disposeDispatch(ok);
+      disposeDispatch(own);
+    } finally {
+      for (const b of [q, q1, cache, cache2, out, mask, short]) b.destroy();
     }
   });
 });

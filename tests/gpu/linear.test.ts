@@ -5,7 +5,7 @@ import { prepareLinear, linearKernelKind } from '../../src/kernels/linear.js';
 import { WEIGHT_FORMATS, packWeights, unpackWeights, type WeightFormat } from '../../src/kernels/weight-format.js';
 import { randomF32 } from '../helpers/random.js';
 import { compareToRef, matmulRef } from '../helpers/reference.js';
-import { guardIntact, input, poisonedF32, readF32, run } from '../helpers/gpu-run.js';
+import { GUARD, guardIntact, input, poisonedF32, readF32, run } from '../helpers/gpu-run.js';
 
 let ctx: GPUContext;
 beforeAll(async () => {
@@ -134,6 +134,121 @@ describe('linear: y = x · Wᵀ (+ bias) (+ residual) against float64', () => {
       expect(() => prepareLinear(ctx, { ...base, format: 'q4' as WeightFormat })).toThrow(/format must be one of/);
     } finally {
       for (const b of [x, w, wSmall, y, biasSmall, resSmall]) b.destroy();
+    }
+  });
+});
+
+/**
+ * W (N, K) split by rows into parts, each a linear writing its column range of one (M, N) y through yStride = N
+ * and yOffset = the part's first row; the whole y must equal the unsplit float64 product.
+ */
+async function checkSplit(M: number, N: number, K: number, format: WeightFormat, parts: number[], bias: boolean, seed: number) {
+  const x = randomF32(M * K, seed);
+  const values = randomF32(N * K, seed + 1, 0.5);
+  const w = unpackWeights(format, packWeights(format, values), N * K); // per element, as each part stores it
+  const b = bias ? randomF32(N, seed + 2) : undefined;
+  const { y, absSum } = matmulRef(x, w, M, N, K);
+  if (b) {
+    for (let i = 0; i < M * N; i++) {
+      y[i] += b[i % N];
+      absSum[i] += Math.abs(b[i % N]);
+    }
+  }
+  const xb = input(ctx, x, 'test/x');
+  const yb = poisonedF32(ctx, M * N, 'test/y');
+  const owned: GPUBuffer[] = [xb, yb];
+  try {
+    const dispatches: { wb: GPUBuffer; bb?: GPUBuffer; rows: number; first: number }[] = [];
+    let first = 0;
+    for (const rows of parts) {
+      const wb = input(ctx, packWeights(format, values.subarray(first * K, (first + rows) * K)), `test/w${first}`);
+      const bb = b ? input(ctx, b.subarray(first, first + rows), `test/bias${first}`) : undefined;
+      owned.push(wb, ...(bb ? [bb] : []));
+      dispatches.push({ wb, bb, rows, first });
+      first += rows;
+    }
+    expect(first).toBe(N);
+    await run(ctx, () =>
+      dispatches.map((d) =>
+        prepareLinear(ctx, { x: xb, w: d.wb, format, y: yb, M, N: d.rows, K, bias: d.bb, yStride: N, yOffset: d.first }),
+      ),
+    );
+    const got = await readF32(ctx, yb);
+    const what = `split ${parts.join('+')} M=${M} K=${K} ${format} bias=${bias}`;
+    expect(compareToRef(got.subarray(0, M * N), y, absSum), what).toBeNull();
+    expect(guardIntact(got, M * N), `wrote past y (${what})`).toBe(true);
+  } finally {
+    for (const buf of owned) buf.destroy();
+  }
+}
+
+describe('linear: W split by rows, each part writing its columns of one y (yStride, yOffset)', () => {
+  for (const format of WEIGHT_FORMATS) {
+    it(`${format}: N = 65 as 33 + 32 and N = 7 as 4 + 3, M in {1, 3, 9, 33}, K odd and even`, async () => {
+      let seed = 5000 + WEIGHT_FORMATS.indexOf(format) * 100;
+      let i = 0;
+      for (const M of [1, 3, 9, 33]) {
+        for (const [N, parts] of [[65, [33, 32]], [7, [4, 3]]] as const) {
+          for (const K of [13, 16]) await checkSplit(M, N, K, format, [...parts], (i++ & 1) === 1, seed++);
+        }
+      }
+    });
+  }
+
+  it('leaves the columns of y outside the placed range untouched, on both kernels', async () => {
+    let seed = 900;
+    for (const format of WEIGHT_FORMATS) {
+      for (const M of [2, 10]) {
+        const [N, K, yStride, yOffset] = [5, 9, 12, 4];
+        const x = randomF32(M * K, seed);
+        const packed = packWeights(format, randomF32(N * K, seed + 1, 0.5));
+        const { y, absSum } = matmulRef(x, unpackWeights(format, packed, N * K), M, N, K);
+        const span = (M - 1) * yStride + yOffset + N;
+        const xb = input(ctx, x, 'test/x');
+        const wb = input(ctx, packed, 'test/w');
+        const yb = poisonedF32(ctx, span, 'test/y');
+        try {
+          await run(ctx, () => [prepareLinear(ctx, { x: xb, w: wb, format, y: yb, M, N, K, yStride, yOffset })]);
+          const got = await readF32(ctx, yb);
+          const placed = new Float32Array(M * N);
+          for (let m = 0; m < M; m++) {
+            for (let c = 0; c < yStride; c++) {
+              const e = m * yStride + c;
+              if (e >= span) break;
+              if (c >= yOffset && c < yOffset + N) placed[m * N + c - yOffset] = got[e];
+              else expect(got[e], `${format} M=${M}: y[${e}] outside the placed columns`).toBeNaN();
+            }
+          }
+          expect(compareToRef(placed, y, absSum), `${format} M=${M}`).toBeNull();
+          expect(guardIntact(got, span), `wrote past y (${format} M=${M})`).toBe(true);
+        } finally {
+          for (const b of [xb, wb, yb]) b.destroy();
+        }
+        seed += 2;
+      }
+    }
+  });
+
+  it('validates yStride, yOffset, the placed y size, and refuses a residual with a placement', () => {
+    const x = input(ctx, new Float32Array(3 * 4), 'x');
+    const w = input(ctx, new Float32Array(2 * 4), 'w');
+    const r = input(ctx, new Float32Array(3 * 2), 'r');
+    const y = poisonedF32(ctx, 2 * 10 + 3 + 2 - GUARD, 'y-25'); // exactly (M−1)·10 + 3 + 2 = 25 elements
+    const base = { x, w, format: 'f32' as const, y, M: 3, N: 2, K: 4 };
+    try {
+      const ok = prepareLinear(ctx, { ...base, yStride: 10, yOffset: 3 });
+      for (const b of ok.owned) b.destroy();
+      expect(() => prepareLinear(ctx, { ...base, yStride: 10, yOffset: 4 })).toThrow(/buffer y \("y-25"\) holds 100 bytes but .* needs 104/);
+      expect(() => prepareLinear(ctx, { ...base, yStride: 4, yOffset: 3 })).toThrow(/yStride must be an integer ≥ yOffset \+ N = 5, got 4/);
+      expect(() => prepareLinear(ctx, { ...base, yStride: 1 })).toThrow(/yStride/);
+      expect(() => prepareLinear(ctx, { ...base, yOffset: -1 })).toThrow(/yOffset must be a non-negative integer/);
+      expect(() => prepareLinear(ctx, { ...base, yStride: 6.5 })).toThrow(/yStride/);
+      expect(() => prepareLinear(ctx, { ...base, yStride: 10, residual: r })).toThrow(/residual needs the default y placement/);
+      expect(() => prepareLinear(ctx, { ...base, yOffset: 1, yStride: 10, residual: r })).toThrow(GPUValidationError);
+      const def = prepareLinear(ctx, { ...base, yStride: 2, yOffset: 0, residual: r }); // the default, spelled out
+      for (const b of def.owned) b.destroy();
+    } finally {
+      for (const b of [x, w, r, y]) b.destroy();
     }
   });
 });
