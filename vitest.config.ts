@@ -47,6 +47,7 @@ export default defineConfig({
           name: 'gpu-node',
           include: ['tests/gpu/**/*.test.ts'],
           exclude: ['tests/gpu/**/*.browser.test.ts'],
+          globalSetup: ['tests/gpu/fault-server.setup.ts'],
           environment: 'node',
           pool: 'forks',
           setupFiles: ['tests/gpu/setup-node.ts'],

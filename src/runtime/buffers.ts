@@ -25,7 +25,9 @@ export function createBuffer(ctx: GPUContext, label: string, byteLength: number,
       `Buffer "${label}" needs ${formatBytes(size)}, more than this GPU's maxBufferSize of ${formatBytes(max)}.`,
     );
   }
-  return ctx.device.createBuffer({ label, size, usage });
+  const buffer = ctx.device.createBuffer({ label, size, usage });
+  ctx.memory.track(buffer);
+  return buffer;
 }
 
 /** A storage buffer holding `data` (copied now). */

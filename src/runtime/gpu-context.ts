@@ -38,12 +38,46 @@ export interface AdapterSummary {
   name: string;
 }
 
+/**
+ * GPU memory held through `createBuffer`: bytes and buffer count, up on creation, down on `destroy()`. WebGPU has
+ * no memory query, so this ledger is what the stats report and what tests check for leaks.
+ */
+export class MemoryLedger {
+  bytes = 0;
+  buffers = 0;
+  /** Highest `bytes` seen since the last `resetPeak()`. */
+  peakBytes = 0;
+
+  track(buffer: GPUBuffer): void {
+    const size = buffer.size;
+    this.bytes += size;
+    this.buffers++;
+    if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
+    const destroy = buffer.destroy.bind(buffer);
+    let alive = true;
+    buffer.destroy = () => {
+      if (alive) {
+        alive = false;
+        this.bytes -= size;
+        this.buffers--;
+      }
+      destroy();
+    };
+  }
+
+  resetPeak(): void {
+    this.peakBytes = this.bytes;
+  }
+}
+
 export class GPUContext {
   readonly device: GPUDevice;
   readonly adapter: AdapterSummary;
   /** The optional features enabled on this device. */
   readonly features: ReadonlySet<OptionalFeature>;
   readonly pipelines: PipelineCache;
+  /** Bytes and buffers held through `createBuffer`. */
+  readonly memory = new MemoryLedger();
   /** Resolves (never rejects) when the device is lost; `null` when it was destroyed through `dispose()`. */
   readonly lost: Promise<DeviceLostError | null>;
   private lostError: DeviceLostError | null = null;

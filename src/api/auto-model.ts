@@ -1,0 +1,139 @@
+/**
+ * `AutoModelForCausalLM.from_pretrained(id, options)`: config.json → family, generation_config.json, a memory
+ * estimate, then the weights streamed shard by shard onto the GPU.
+ */
+import { ConfigError, DownloadError, OutOfMemoryError } from '../errors.js';
+import { streamModelTensors } from '../hub/load-weights.js';
+import { readModelFileText, type ModelFileOptions } from '../hub/model-files.js';
+import type { DecoderConfig } from '../models/config.js';
+import { familyFor } from '../models/registry.js';
+import { formatBytes } from '../runtime/buffers.js';
+import { CausalLM } from '../runtime/causal-lm.js';
+import { GPUContext } from '../runtime/gpu-context.js';
+import { estimateWeightBytes, WeightStore, type LoadDtype } from '../runtime/weights.js';
+import { parseModelConfig } from './auto-config.js';
+import { parseGenerationConfigJson, type GenerationOptions } from './generation-config.js';
+
+export type ModelDtype = 'auto' | 'f32' | 'fp32' | 'f16' | 'fp16' | 'bf16' | 'q8' | 'q4';
+
+export interface ModelLoadOptions extends ModelFileOptions {
+  /** Storage of the weights on the GPU: 'auto' keeps the checkpoint's dtype. Compute is f32 either way. */
+  dtype?: ModelDtype;
+  device?: 'webgpu';
+  /** Positions the KV cache holds per sequence. Default: the smaller of max_position_embeddings and 4096. */
+  max_context?: number;
+  /** Prompt tokens per sequence per prefill submit (bounds activation memory). Default 128. */
+  prefill_chunk_size?: number;
+  /** Run on this GPU context (shared with other models); by default the model creates and owns one. */
+  context?: GPUContext;
+  /** The WebGPU entry point when there is no `navigator.gpu` (Node: `create([])` from the `webgpu` package). */
+  gpu?: GPU;
+  /** GPU bytes the model may take; the load fails up front (OutOfMemoryError) when the estimate is larger. */
+  max_gpu_memory?: number;
+  /** Largest bytes per binding for weights (default: the device limit); lower it to exercise split weights. */
+  max_binding_bytes?: number;
+}
+
+const DTYPES: Record<Exclude<ModelDtype, 'q8' | 'q4'>, LoadDtype> = { auto: 'auto', f32: 'f32', fp32: 'f32', f16: 'f16', fp16: 'f16', bf16: 'bf16' };
+
+async function optionalText(model: string, file: string, options: ModelFileOptions): Promise<string | null> {
+  try {
+    return await readModelFileText(model, file, options);
+  } catch (e) {
+    if (e instanceof DownloadError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+function positiveInt(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`${name} must be a positive integer, got ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+export class AutoModelForCausalLM {
+  static async from_pretrained(model: string, options: ModelLoadOptions = {}): Promise<CausalLM> {
+    const dtypeOption = options.dtype ?? 'auto';
+    if (dtypeOption === 'q4' || dtypeOption === 'q8') {
+      throw new ConfigError(`dtype "${dtypeOption}" is not available yet; use "auto", "f32", "f16" or "bf16".`);
+    }
+    const dtype = DTYPES[dtypeOption as keyof typeof DTYPES];
+    if (!dtype) throw new ConfigError(`dtype must be one of ${Object.keys(DTYPES).join(', ')}, got ${JSON.stringify(dtypeOption)}.`);
+    if (options.device !== undefined && options.device !== 'webgpu') {
+      throw new ConfigError(`device "${String(options.device)}" is not available; this backend runs on "webgpu".`);
+    }
+    const config = parseModelConfig(await readModelFileText(model, 'config.json', options), model);
+    const family = familyFor(config.modelType);
+    const genText = await optionalText(model, 'generation_config.json', options);
+    const generationConfig: GenerationOptions | null = genText === null ? null : parseGenerationConfigJson(genText);
+
+    const maxContext = options.max_context === undefined ? Math.min(config.maxPositionEmbeddings, 4096) : positiveInt(options.max_context, 'max_context');
+    const prefillChunk = options.prefill_chunk_size === undefined ? 128 : positiveInt(options.prefill_chunk_size, 'prefill_chunk_size');
+    const specs = family.weights(config);
+
+    const ownsContext = !options.context;
+    const ctx = options.context ?? (await GPUContext.create({ gpu: options.gpu }));
+    const weights = new WeightStore(ctx);
+    try {
+      // The estimate, before anything is allocated or downloaded: weights + one sequence's KV cache and scratch.
+      const weightBytes = estimateWeightBytes(specs, { dtype, torchDtype: config.torchDtype });
+      // Converting on load holds one tensor twice more (its upload and its converted copy) for a moment.
+      const transient = dtype === 'auto' ? 0 : 2 * Math.max(...specs.map((s) => s.rows * s.cols * 4));
+      const workspace = estimateWorkspace(config, maxContext, prefillChunk);
+      const estimate = weightBytes + workspace + transient;
+      if (options.max_gpu_memory !== undefined && estimate > options.max_gpu_memory) {
+        throw new OutOfMemoryError(
+          `"${model}" needs about ${formatBytes(estimate)} of GPU memory (weights ${formatBytes(weightBytes)}, KV cache and ` +
+            `activations for ${maxContext} positions ${formatBytes(workspace)}), above max_gpu_memory ${formatBytes(options.max_gpu_memory)}.`,
+        );
+      }
+      ctx.device.pushErrorScope('out-of-memory');
+      let loadError: unknown = null;
+      try {
+        await weights.load(specs, streamModelTensors(model, options), {
+          dtype,
+          torchDtype: config.torchDtype,
+          maxBindingBytes: options.max_binding_bytes,
+          ignore: (name) => family.ignoreTensor(name, config),
+          describeConfig: `config.json has num_hidden_layers ${config.numLayers}, tie_word_embeddings ${config.tieWordEmbeddings}`,
+        });
+      } catch (e) {
+        loadError = e;
+      }
+      const oom = await ctx.device.popErrorScope();
+      if (oom) {
+        weights.dispose();
+        throw new OutOfMemoryError(
+          `Out of GPU memory loading "${model}" (about ${formatBytes(estimate)} needed: weights ${formatBytes(weightBytes)}, ` +
+            `workspace ${formatBytes(workspace)}): ${oom.message}`,
+        );
+      }
+      if (loadError) throw loadError;
+      const instance = family.instantiate(ctx, config, weights);
+      const lm = new CausalLM({ ctx, ownsContext, family, config, weights, instance, generationConfig, maxContext, prefillChunk });
+      options.progress_callback?.({ status: 'ready', name: model, file: '' });
+      return lm;
+    } catch (e) {
+      weights.dispose();
+      if (ownsContext) ctx.dispose();
+      throw e;
+    }
+  }
+}
+
+/**
+ * GPU bytes besides the weights for one sequence: the KV cache (f32) for `maxContext` positions, one prefill chunk of
+ * activations, a forward call's logits for that chunk (and their readback copy), the sampler's rows, the repetition
+ * history, and the prepared dispatches' uniforms (a few cached plans of ~14 dispatches per layer).
+ */
+function estimateWorkspace(c: DecoderConfig, maxContext: number, chunk: number): number {
+  const kvDim = c.numKvHeads * c.headDim;
+  const qDim = c.numHeads * c.headDim;
+  const kv = 2 * c.numLayers * maxContext * kvDim;
+  const perRow = 3 * c.hiddenSize + 2 * qDim + 2 * kvDim + (c.qkNorm ? qDim + kvDim : 0) + 3 * c.intermediateSize;
+  const forward = 2 * chunk * c.vocabSize + chunk * c.hiddenSize;
+  const sampling = 2 * c.vocabSize + 3 * c.hiddenSize + maxContext + 16;
+  const uniforms = 8 * (14 * c.numLayers + 8) * 16;
+  return (kv + perRow * chunk + forward + sampling + uniforms) * 4;
+}

@@ -1,0 +1,284 @@
+/**
+ * Model weights on the GPU, filled from the hub's tensor stream.
+ *
+ * A model family describes the weights it needs as slots: a matrix (rows × cols, e.g. a Linear weight, or gate and
+ * up stacked into one matrix) or a vector (a norm weight or a bias), each filled by one or more checkpoint tensors
+ * at row offsets. Tensors arrive in file order; each is checked against its slot (name, shape, dtype), uploaded,
+ * converted on the GPU when the stored dtype is not the slot's format, and dropped before the next one, so the CPU
+ * holds one tensor at a time.
+ *
+ * Formats: matrices keep the checkpoint's dtype (f32, f16 or bf16) unless the load asks for another; vectors are
+ * always f32 (the norm and bias kernels read f32). A matrix larger than the device's binding limit is split by
+ * rows into chunks that each fit one binding; kernels take the chunks one by one (linear: a column range of the
+ * output; embedding: a row range of the table).
+ */
+import { ConfigError, OutOfMemoryError, SafetensorsError } from '../errors.js';
+import type { ModelTensor } from '../hub/load-weights.js';
+import type { SafetensorsDtype } from '../hub/safetensors.js';
+import { prepareConvert } from '../kernels/convert.js';
+import { disposeDispatch, recordDispatches, type KernelDispatch } from '../kernels/dispatch.js';
+import { bytesPerElement, weightBufferBytes, type WeightFormat } from '../kernels/weight-format.js';
+import { COPY_DST, COPY_SRC, STORAGE, createBuffer, formatBytes, writeBuffer } from './buffers.js';
+import type { GPUContext } from './gpu-context.js';
+
+/** One checkpoint tensor and where it goes in its slot. */
+export interface WeightPart {
+  /** Tensor name in the checkpoint, e.g. `model.layers.0.mlp.up_proj.weight`. */
+  name: string;
+  /** Expected shape: [rows, cols] for a matrix part, [n] for a vector. */
+  shape: readonly number[];
+  /** First row of the slot this tensor fills (matrices stacked by rows); 0 for a vector. */
+  rowOffset: number;
+}
+
+export interface WeightSlotSpec {
+  /** Our name for it, e.g. `layers.0.mlp.gate_up`. */
+  key: string;
+  kind: 'matrix' | 'vector';
+  /** Matrix: rows (output features) × cols (input features). Vector: rows = length, cols = 1. */
+  rows: number;
+  cols: number;
+  parts: WeightPart[];
+  /** Why the slot has this shape, quoted in shape errors (e.g. `hidden_size 64 × num_attention_heads 4 …`). */
+  origin: string;
+  /**
+   * Whether the kernels can take this matrix in row chunks when it exceeds one binding (a plain linear or an
+   * embedding table can; a linear with a fused bias or residual cannot). Default false.
+   */
+  splittable?: boolean;
+}
+
+/** A row range of a matrix slot in one GPU buffer. */
+export interface WeightChunk {
+  buffer: GPUBuffer;
+  /** First slot row in this chunk. */
+  firstRow: number;
+  rows: number;
+}
+
+export interface WeightSlot {
+  spec: WeightSlotSpec;
+  format: WeightFormat;
+  chunks: WeightChunk[];
+}
+
+/** The storage dtypes a load can ask for. */
+export type LoadDtype = 'auto' | WeightFormat;
+
+const DTYPE_FORMAT: Partial<Record<SafetensorsDtype, WeightFormat>> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
+const TORCH_FORMAT: Record<string, WeightFormat> = { float32: 'f32', float16: 'f16', bfloat16: 'bf16' };
+
+export interface WeightLoadOptions {
+  dtype: LoadDtype;
+  /** `config.json`'s torch_dtype, for estimating 'auto' before the first tensor arrives. */
+  torchDtype: string | null;
+  /** Largest bytes in one binding (default: the device's maxStorageBufferBindingSize and maxBufferSize). */
+  maxBindingBytes?: number;
+  /** Ignore a checkpoint tensor the family does not use (e.g. `rotary_emb.inv_freq` buffers). */
+  ignore?: (name: string) => boolean;
+  /** How the config explains an unexpected tensor, e.g. `config.json has num_hidden_layers 2`. */
+  describeConfig?: string;
+}
+
+/** Bytes the slots take on the GPU in the format the load will use (for the up-front memory estimate). */
+export function estimateWeightBytes(specs: readonly WeightSlotSpec[], options: Pick<WeightLoadOptions, 'dtype' | 'torchDtype'>): number {
+  const matrixFormat = options.dtype !== 'auto' ? options.dtype : (TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32');
+  let total = 0;
+  for (const s of specs) {
+    total += s.kind === 'vector' ? s.rows * 4 : weightBufferBytes(matrixFormat, s.rows * s.cols);
+  }
+  return total;
+}
+
+/** The weights of one model, by slot key. */
+export class WeightStore {
+  readonly slots = new Map<string, WeightSlot>();
+  private readonly ctx: GPUContext;
+  private disposed = false;
+
+  constructor(ctx: GPUContext) {
+    this.ctx = ctx;
+  }
+
+  get(key: string): WeightSlot {
+    const slot = this.slots.get(key);
+    if (!slot) throw new ConfigError(`Internal: weight slot "${key}" was not loaded.`);
+    return slot;
+  }
+
+  has(key: string): boolean {
+    return this.slots.has(key);
+  }
+
+  /** The slot as one buffer (throws when it had to be split: use `chunks` for those). */
+  single(key: string): GPUBuffer {
+    const slot = this.get(key);
+    if (slot.chunks.length !== 1) {
+      throw new ConfigError(`Internal: weight "${key}" is split in ${slot.chunks.length} chunks; this kernel needs it whole.`);
+    }
+    return slot.chunks[0]!.buffer;
+  }
+
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.slots.values()) for (const c of s.chunks) n += c.buffer.size;
+    return n;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of this.slots.values()) for (const c of s.chunks) c.buffer.destroy();
+    this.slots.clear();
+  }
+
+  /**
+   * Fills every slot from `tensors`. Throws SafetensorsError naming the tensor on a missing, unexpected, misshapen or
+   * unsupported tensor, after destroying whatever it had allocated (the store is then empty).
+   */
+  async load(specs: readonly WeightSlotSpec[], tensors: AsyncIterable<ModelTensor>, options: WeightLoadOptions): Promise<void> {
+    const ctx = this.ctx;
+    const byName = new Map<string, { spec: WeightSlotSpec; part: WeightPart }>();
+    for (const spec of specs) for (const part of spec.parts) byName.set(part.name, { spec, part });
+    const seen = new Set<string>();
+    const maxBinding = options.maxBindingBytes ?? Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+    let sinceSync = 0;
+    // A matrix that would need splitting but cannot be split fails now, before anything is read or allocated.
+    const expected: WeightFormat = options.dtype !== 'auto' ? options.dtype : (TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32');
+    for (const spec of specs) checkSplittable(spec, spec.kind === 'vector' ? 'f32' : expected, maxBinding);
+    try {
+      for await (const t of tensors) {
+        const entry = byName.get(t.name);
+        if (!entry) {
+          if (options.ignore?.(t.name)) continue;
+          throw new SafetensorsError(
+            `${t.shard}: unexpected tensor "${t.name}"; the model built from config.json has no such weight` +
+              (options.describeConfig ? ` (${options.describeConfig}).` : '.'),
+          );
+        }
+        if (seen.has(t.name)) throw new SafetensorsError(`${t.shard}: tensor "${t.name}" appears twice in the checkpoint.`);
+        seen.add(t.name);
+        const { spec, part } = entry;
+        const srcFormat = DTYPE_FORMAT[t.dtype];
+        if (!srcFormat) {
+          throw new SafetensorsError(
+            `${t.shard}: tensor "${t.name}" is ${t.dtype}; weights must be F32, F16 or BF16 (quantized checkpoints need a quantization_config).`,
+          );
+        }
+        if (t.shape.length !== part.shape.length || t.shape.some((d, i) => d !== part.shape[i])) {
+          throw new SafetensorsError(
+            `${t.shard}: tensor "${t.name}" has shape [${t.shape.join(', ')}], but config.json implies [${part.shape.join(', ')}] (${spec.origin}).`,
+          );
+        }
+        let slot = this.slots.get(spec.key);
+        if (!slot) {
+          const wanted: WeightFormat = spec.kind === 'vector' ? 'f32' : options.dtype === 'auto' ? srcFormat : options.dtype;
+          slot = this.allocate(spec, wanted, maxBinding);
+          this.slots.set(spec.key, slot);
+        }
+        this.upload(slot, part, t, srcFormat);
+        sinceSync += t.bytes.byteLength;
+        if (sinceSync > 64 * 1024 * 1024) {
+          // Bound the staging memory the queue holds for pending uploads.
+          sinceSync = 0;
+          await ctx.device.queue.onSubmittedWorkDone();
+        }
+      }
+      for (const spec of specs) {
+        for (const part of spec.parts) {
+          if (!seen.has(part.name)) {
+            throw new SafetensorsError(`The checkpoint has no tensor "${part.name}" (${spec.origin}).`);
+          }
+        }
+      }
+      await ctx.device.queue.onSubmittedWorkDone();
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+  }
+
+  /** Buffers for a slot, split by rows when it exceeds one binding. */
+  private allocate(spec: WeightSlotSpec, wanted: WeightFormat, maxBinding: number): WeightSlot {
+    let format = wanted;
+    // 16-bit formats pack two elements per u32: every part and chunk must start on a whole word.
+    if (bytesPerElement(format) === 2 && !wordAligned(spec)) format = 'f32';
+    const rowBytes = spec.kind === 'vector' ? 4 : spec.cols * bytesPerElement(format);
+    const totalBytes = spec.kind === 'vector' ? spec.rows * 4 : weightBufferBytes(format, spec.rows * spec.cols);
+    let chunkRows = spec.rows;
+    if (totalBytes > maxBinding) {
+      checkSplittable(spec, format, maxBinding);
+      chunkRows = Math.floor(maxBinding / rowBytes);
+      if (bytesPerElement(format) === 2 && spec.cols % 2 === 1) chunkRows -= chunkRows % 2;
+      if (chunkRows < 1) {
+        throw new OutOfMemoryError(`One row of weight "${spec.key}" (${formatBytes(rowBytes)}) is above this GPU's binding limit of ${formatBytes(maxBinding)}.`);
+      }
+    }
+    const chunks: WeightChunk[] = [];
+    for (let first = 0; first < spec.rows; first += chunkRows) {
+      const rows = Math.min(chunkRows, spec.rows - first);
+      const count = spec.kind === 'vector' ? rows : rows * spec.cols;
+      const bytes = spec.kind === 'vector' ? rows * 4 : weightBufferBytes(format, count);
+      const label = chunks.length === 0 && first + rows === spec.rows ? spec.key : `${spec.key}[${first}:${first + rows}]`;
+      chunks.push({ buffer: createBuffer(this.ctx, label, bytes, STORAGE | COPY_DST | COPY_SRC), firstRow: first, rows });
+    }
+    return { spec, format, chunks };
+  }
+
+  /** Writes tensor `t` into its rows of `slot`, converting on the GPU when the formats differ. */
+  private upload(slot: WeightSlot, part: WeightPart, t: ModelTensor, srcFormat: WeightFormat): void {
+    const ctx = this.ctx;
+    const cols = slot.spec.kind === 'vector' ? 1 : slot.spec.cols;
+    const partRows = slot.spec.kind === 'vector' ? part.shape[0]! : part.shape[0]!;
+    const srcEl = bytesPerElement(srcFormat);
+    const dstEl = bytesPerElement(slot.format);
+    const temps: GPUBuffer[] = [];
+    const dispatches: KernelDispatch[] = [];
+    const encoder = ctx.device.createCommandEncoder({ label: `upload ${t.name}` });
+    let used = false;
+    for (const chunk of slot.chunks) {
+      const lo = Math.max(part.rowOffset, chunk.firstRow);
+      const hi = Math.min(part.rowOffset + partRows, chunk.firstRow + chunk.rows);
+      if (lo >= hi) continue;
+      const count = (hi - lo) * cols;
+      const src = t.bytes.subarray((lo - part.rowOffset) * cols * srcEl, (hi - part.rowOffset) * cols * srcEl);
+      const dstOffset = (lo - chunk.firstRow) * cols * dstEl;
+      if (srcFormat === slot.format) {
+        writeBuffer(ctx, chunk.buffer, src, dstOffset);
+        continue;
+      }
+      const staging = createBuffer(ctx, `${t.name}/staging`, src.byteLength, STORAGE | COPY_DST);
+      writeBuffer(ctx, staging, src);
+      const convertedBytes = weightBufferBytes(slot.format, count);
+      const converted = createBuffer(ctx, `${t.name}/converted`, convertedBytes, STORAGE | COPY_SRC);
+      temps.push(staging, converted);
+      const d = prepareConvert(ctx, { src: staging, srcFormat, dst: converted, dstFormat: slot.format, count, label: `convert ${t.name}` });
+      dispatches.push(d);
+      recordDispatches(encoder, [d], `convert ${t.name}`);
+      // A 16-bit odd tail was zero-padded to a whole word; copy only the tensor's own bytes, rounded to the word.
+      encoder.copyBufferToBuffer(converted, 0, chunk.buffer, dstOffset, Math.ceil((count * dstEl) / 4) * 4);
+      used = true;
+    }
+    if (used) ctx.device.queue.submit([encoder.finish()]);
+    for (const d of dispatches) disposeDispatch(d);
+    for (const b of temps) b.destroy();
+  }
+}
+
+/** Throws when `spec` in `format` exceeds one binding and its kernel cannot take it in chunks. */
+function checkSplittable(spec: WeightSlotSpec, format: WeightFormat, maxBinding: number): void {
+  const bytes = spec.kind === 'vector' ? spec.rows * 4 : weightBufferBytes(format, spec.rows * spec.cols);
+  if (bytes <= maxBinding || (spec.kind === 'matrix' && spec.splittable)) return;
+  throw new OutOfMemoryError(
+    `Weight "${spec.key}" (${spec.parts.map((p) => p.name).join(' + ')}) needs ${formatBytes(bytes)} in one binding as ${format}, above ` +
+      `this GPU's limit of ${formatBytes(maxBinding)}, and its layer cannot be split; load with a smaller dtype if the checkpoint allows.`,
+  );
+}
+
+/** Whether every part boundary of a matrix slot falls on a whole u32 word in a 16-bit format. */
+function wordAligned(spec: WeightSlotSpec): boolean {
+  if (spec.kind === 'vector') return true;
+  if (spec.cols % 2 === 0) return true;
+  // Odd rows: a part starting or ending on an odd row splits a word.
+  return spec.parts.every((p) => p.rowOffset % 2 === 0 && ((p.shape[0] ?? 0) % 2 === 0 || p.rowOffset + p.shape[0]! === spec.rows));
+}
