@@ -2,6 +2,7 @@
 //   npm run bench                      all suites
 //   npm run bench -- gpu [--large] [--json FILE]        WebGPU kernels under Dawn (SwiftShader without a GPU)
 //   npm run bench -- kernels [--model 0.5B|1.5B] [--json FILE]   every kernel family at 0.5B/1.5B model shapes
+//   npm run bench -- models [--case NAME] [--tokens N] [--json FILE]   generate() on hf-tiny fixtures + a synthetic ~125M Llama
 //   npm run bench -- tokenizer [--all] [--json FILE]    tokenizer encode MB/s: webslm, transformers.js, Rust
 //   npm run bench -- hub [--mb N] [--runs N] [--json FILE]   model file download, cache and tensor streaming MB/s
 import { spawnSync } from 'node:child_process';
@@ -13,6 +14,8 @@ const SUITES = {
   gpu: { config: 'bench/vite.config.ts', file: 'dist-bench/bench.mjs', env: nodeGpuEnv() },
   // The same bundle, run for the per-kernel table.
   kernels: { config: 'bench/vite.config.ts', file: 'dist-bench/bench.mjs', env: nodeGpuEnv(), args: ['--kernels'] },
+  // The same bundle again: generate() end to end on the Llama-family hf-tiny fixtures and a synthetic ~125M Llama.
+  models: { config: 'bench/vite.config.ts', file: 'dist-bench/bench.mjs', env: nodeGpuEnv(), args: ['--models'] },
   // The tokenizer bundle keeps the Rust binding and transformers.js external: it needs node_modules.
   tokenizer: { config: 'bench/tokenizer.vite.config.ts', file: 'dist-bench/tokenizer.mjs', env: {} },
   // The hub bundle imports only Node built-ins: a local HTTP server, a folder cache, and the loaders.

@@ -173,7 +173,8 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
     let plans = 0;
     const tail = this.tail;
     const planned = [...this.bodies.values(), ...(tail ? [tail.decodeBody, tail.prefillHead, tail.decodeHead] : [])];
-    for (const p of planned) for (const d of p.dispatches) for (const b of d.owned) plans += b.size;
+    const owned = [...planned.flatMap((p) => p.dispatches), ...(tail ? [tail.sampler, tail.bookkeeping] : [])];
+    for (const d of owned) for (const b of d.owned) plans += b.size;
     if (tail) plans += 2 * tail.prefillHead.rows * this.parts.config.hiddenSize * F32; // the heads' final-norm rows
     const wsBytes = ws ? ws.buffers.reduce((n, b) => n + b.size, 0) : 0;
     const scratch = ws ? this.parts.instance.workspaceBytes(ws.batch, ws.rows, ws.maxSeq) : 0;
