@@ -50,10 +50,8 @@ const PER_THREAD = ATTENTION_MAX_HEAD_DIM / WG;
 
 export const ATTENTION_KEY = `attention.causal.online.batched.f32.wg${WG}`;
 export const KV_WRITE_KEY = 'attention.kv-write.batched.f32.wg256';
-
-export function attentionSource(): string {
-  return /* wgsl */ `
-struct Params {
+/** Params and bindings of the single-pass attention kernels (64-thread and serial). */
+const ATTENTION_HEADER = /* wgsl */ `struct Params {
   tokens: u32, hq: u32, hkv: u32, dim: u32,
   base: u32, mask_start: u32, window: u32, cap_on: u32,
   scaling: f32, cap: f32, _p0: u32, max_seq: u32,
@@ -64,7 +62,62 @@ struct Params {
 @group(0) @binding(2) var<storage, read> v_cache: array<f32>;       // (B, maxSeq, Hkv, D)
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;     // (B, T, Hq, D)
 @group(0) @binding(4) var<uniform> params: Params;
-@group(0) @binding(5) var<storage, read> row_mask: array<u32>;      // (B) first visible key of each row
+@group(0) @binding(5) var<storage, read> row_mask: array<u32>;      // (B) first visible key of each row`;
+
+export const ATTENTION_SERIAL_KEY = 'attention.causal.online.batched.f32.serial';
+
+/**
+ * The same attention, one invocation per (query, head, sequence) walking its keys one at a time with an online
+ * softmax, and no workgroup memory or barrier: for CPU adapters (`ctx.adapter.cpu`), where each barrier of the
+ * 64-thread kernel costs a coroutine switch per invocation. Same bindings, params and grid as `attentionSource`.
+ */
+export function attentionSerialSource(): string {
+  return /* wgsl */ `
+${ATTENTION_HEADER}
+
+@compute @workgroup_size(1, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u) {
+  let tok = wg.x;
+  let h = wg.y;
+  let b = wg.z;
+  if (tok >= params.tokens) { return; }
+  let D = params.dim;
+  let hkv = params.hkv;
+  let kvh = h / (params.hq / hkv);                // repeat_kv
+  let qoff = ((b * params.tokens + tok) * params.hq + h) * D;
+  let cbase = b * params.max_seq;
+  let p = params.base + tok;
+  let k_end = p + 1u;                             // causal: keys j ≤ p
+  var k_start = max(params.mask_start, row_mask[b]);
+  if (params.window > 0u && p + 1u > params.window) { k_start = max(k_start, p + 1u - params.window); }
+
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc: array<f32, ${ATTENTION_MAX_HEAD_DIM}>;
+  for (var j = k_start; j < k_end; j++) {
+    let koff = ((cbase + j) * hkv + kvh) * D;
+    var dot = 0.0;
+    for (var d = 0u; d < D; d++) { dot = fma(q[qoff + d], k_cache[koff + d], dot); }
+    var s = dot * params.scaling;
+    if (params.cap_on != 0u) { s = tanh(clamp(s / params.cap, -20.0, 20.0)) * params.cap; }
+    // online softmax: rescale what was summed when the running max moves
+    let m_new = max(m, s);
+    let alpha = exp(m - m_new);
+    let pj = exp(s - m_new);
+    l = l * alpha + pj;
+    m = m_new;
+    for (var d = 0u; d < D; d++) { acc[d] = fma(pj, v_cache[koff + d], acc[d] * alpha); }
+  }
+  var inv = 0.0;
+  if (l > 0.0) { inv = 1.0 / l; }
+  for (var d = 0u; d < D; d++) { out[qoff + d] = acc[d] * inv; }
+}
+`;
+}
+
+export function attentionSource(): string {
+  return /* wgsl */ `
+${ATTENTION_HEADER}
 
 const WG = ${WG}u;
 const PER = ${PER_THREAD}u;
@@ -381,6 +434,11 @@ export interface AttentionArgs {
   /** Soft-capping of the scores, tanh(s / cap) * cap, before the mask. Omitted or 0: none. */
   softCap?: number;
   label?: string;
+  /**
+   * `prepareAttention` only: force the one-invocation-per-query kernel (true) or the 64-thread one (false); default:
+   * serial on CPU adapters.
+   */
+  serial?: boolean;
 }
 
 export interface AttentionDispatch extends KernelDispatch {
@@ -501,7 +559,9 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
   };
   const { batch, qBytes, cacheBytes, maskBytes } = checkAttention(ctx, args, fail);
 
-  const pipeline = ctx.pipelines.get(ATTENTION_KEY, attentionSource);
+  const serial = args.serial ?? ctx.adapter.cpu;
+  const kernel = serial ? ATTENTION_SERIAL_KEY : ATTENTION_KEY;
+  const pipeline = ctx.pipelines.get(kernel, serial ? attentionSerialSource : attentionSource);
   const params = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
   writeBuffer(ctx, params, attentionParams(args, 0));
   const rowMask = rowMaskBuffer(ctx, args, label, maskBytes);
@@ -531,7 +591,7 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
     ctx.device.queue.writeBuffer(params, 20, new Uint32Array([s]));
   };
   return {
-    kernel: ATTENTION_KEY,
+    kernel,
     label,
     pipeline,
     bindGroup,

@@ -15,7 +15,7 @@
  *             part j is a linear with N = its rows, yStride = vocab, yOffset = its first row. Elements of y
  *             outside the placed columns are left untouched. Residual needs the default placement.
  *
- * Accumulates in f32 whatever the storage format of W. Two kernels, chosen by M (`linearKernelKind`):
+ * Accumulates in f32 whatever the storage format of W. Three kernels, chosen by M and the adapter (`linearKernelKind`):
  *
  *   'gemv' (M ≤ 8, decode): each 64-thread workgroup computes COLS = 4 output columns n for all M rows. Threads
  *     stride K reading W a unit at a time (a vec4f when W is f32 and K % 4 = 0, one u32 word = two elements
@@ -23,6 +23,11 @@
  *     used for all M rows. Partial sums are reduced in workgroup memory.
  *   'gemm' (M > 8, prefill): the tiled GEMM of matmul.ts (32×32 tiles, 4×4 per thread) with W staged through
  *     the format loader.
+ *   'rows' (any M, on CPU adapters such as SwiftShader): one invocation per output element, walking its row of W
+ *     and of x a unit at a time; no workgroup memory and no barrier. A CPU runs each invocation's loop over
+ *     contiguous memory, while the barriers of the other two kernels cost a coroutine switch per invocation
+ *     (measured on SwiftShader, 1×256 · (4096×256)ᵀ: 610 ms for 'gemv', 10 ms for 'rows'). On a GPU its reads are
+ *     uncoalesced, so GPUs never get it.
  *
  * Bindings (group 0): 0 x (storage, read) · 1 W (storage, read) · 2 y (storage, read_write) · 3 dims (uniform:
  * M, N, K, yStride, yOffset, 3 × pad; 32 bytes) · 4 bias (storage, read; when fused) · 5 residual (storage, read;
@@ -31,7 +36,7 @@
 import { GPUValidationError } from '../errors.js';
 import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import type { KernelDispatch } from './dispatch.js';
+import { grid2d, type KernelDispatch } from './dispatch.js';
 import { isWeightFormat, loadWeightWgsl, weightBindingWgsl, weightBufferBytes, type WeightFormat } from './weight-format.js';
 
 /** Largest M served by the GEMV kernel. */
@@ -39,8 +44,9 @@ export const LINEAR_GEMV_MAX_M = 8;
 const GEMV_WG = 64;
 const GEMV_COLS = 4;
 const TILE = 32;
+const ROWS_WG = 64;
 
-export type LinearKernelKind = 'gemv' | 'gemm';
+export type LinearKernelKind = 'gemv' | 'gemm' | 'rows';
 
 /** How the GEMV kernel reads W: elements per unit. */
 type GemvUnit = 1 | 2 | 4;
@@ -50,12 +56,13 @@ export interface LinearVariant {
   format: WeightFormat;
   bias: boolean;
   residual: boolean;
-  /** GEMV only: elements of W read per load (depends on format and whether K is a multiple of it). */
+  /** GEMV and rows: elements of W read per load (depends on format and whether K is a multiple of it). */
   unit?: GemvUnit;
 }
 
-/** The kernel for an M-row product. */
-export function linearKernelKind(M: number): LinearKernelKind {
+/** The kernel for an M-row product; `cpu`: the adapter is a CPU implementation (`ctx.adapter.cpu`). */
+export function linearKernelKind(M: number, cpu = false): LinearKernelKind {
+  if (cpu) return 'rows';
   return M <= LINEAR_GEMV_MAX_M ? 'gemv' : 'gemm';
 }
 
@@ -71,7 +78,8 @@ function gemvUnit(format: WeightFormat, K: number): GemvUnit {
 
 export function linearKey(v: LinearVariant): string {
   const epilogue = `${v.bias ? '.bias' : ''}${v.residual ? '.residual' : ''}`;
-  const shape = v.kind === 'gemv' ? `wg${GEMV_WG}c${GEMV_COLS}u${v.unit ?? 1}` : `tiled${TILE}`;
+  const shape =
+    v.kind === 'gemv' ? `wg${GEMV_WG}c${GEMV_COLS}u${v.unit ?? 1}` : v.kind === 'rows' ? `wg${ROWS_WG}u${v.unit ?? 1}.chain` : `tiled${TILE}`;
   // `yplaced`: y is written at m·yStride + yOffset + n (the dims uniform carries both).
   return `linear.${v.kind}.${v.format}${epilogue}.yplaced.${shape}`;
 }
@@ -89,7 +97,7 @@ function epilogue(v: LinearVariant, acc: string): string {
 }
 
 function weightDecl(v: LinearVariant): string {
-  if (v.kind === 'gemv' && v.unit === 4) {
+  if (v.kind !== 'gemm' && v.unit === 4) {
     return '@group(0) @binding(1) var<storage, read> w: array<vec4f>;  // (N, K/4)';
   }
   return `${weightBindingWgsl(v.format, 1, 'w')}  // (N, K) ${v.format}`;
@@ -118,17 +126,22 @@ function xUnitWgsl(unit: GemvUnit): string {
   return `fn x_unit(m: u32, u: u32) -> vec4f {\n  let b = m * dims.K + u * ${unit}u;\n  return vec4f(${parts.join(', ')});\n}`;
 }
 
-function gemvSource(v: LinearVariant): string {
-  const unit = v.unit ?? 1;
-  const slots = GEMV_COLS * LINEAR_GEMV_MAX_M;
-  return /* wgsl */ `
-struct Dims { M: u32, N: u32, K: u32, yStride: u32, yOffset: u32, _p0: u32, _p1: u32, _p2: u32 }
+/** The dims uniform and bindings every linear kernel shares (rowStride: the 'rows' kernel's 2-D grid width). */
+function linearHeader(v: LinearVariant): string {
+  return /* wgsl */ `struct Dims { M: u32, N: u32, K: u32, yStride: u32, yOffset: u32, rowStride: u32, _p1: u32, _p2: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;        // (M, K)
 ${weightDecl(v)}
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N) at m * yStride + yOffset + n
 @group(0) @binding(3) var<uniform> dims: Dims;
-${epilogueBindings(v)}
+${epilogueBindings(v)}`;
+}
+
+function gemvSource(v: LinearVariant): string {
+  const unit = v.unit ?? 1;
+  const slots = GEMV_COLS * LINEAR_GEMV_MAX_M;
+  return /* wgsl */ `
+${linearHeader(v)}
 
 const WG = ${GEMV_WG}u;
 const COLS = ${GEMV_COLS}u;
@@ -180,13 +193,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 
 function gemmSource(v: LinearVariant): string {
   return /* wgsl */ `
-struct Dims { M: u32, N: u32, K: u32, yStride: u32, yOffset: u32, _p0: u32, _p1: u32, _p2: u32 }
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;        // (M, K)
-${weightDecl(v)}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N) at m * yStride + yOffset + n
-@group(0) @binding(3) var<uniform> dims: Dims;
-${epilogueBindings(v)}
+${linearHeader(v)}
 
 const TM = 32u;
 const TN = 32u;
@@ -246,8 +253,43 @@ fn main(@builtin(workgroup_id) wg: vec3u,
 `;
 }
 
+function rowsSource(v: LinearVariant): string {
+  const unit = v.unit ?? 1;
+  return /* wgsl */ `
+${linearHeader(v)}
+
+${loadUnitWgsl(v)}
+${xUnitWgsl(unit)}
+
+@compute @workgroup_size(${ROWS_WG}, 1, 1)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let N = dims.N;
+  let i = g.y * dims.rowStride + g.x;   // one invocation per output element, n fastest
+  if (i >= dims.M * N) { return; }
+  let m = i / N;
+  let n = i % N;
+  let units = dims.K / ${unit}u;
+  // One fma chain in k order whatever the unit, so a weight gives the same sum stored as f32, f16 or bf16.
+  var acc = 0.0;
+  for (var u = 0u; u < units; u++) {
+    let xv = x_unit(m, u);
+    let wv = load_unit(n, u);
+    ${['acc = fma(xv.x, wv.x, acc);', 'acc = fma(xv.y, wv.y, acc);', 'acc = fma(xv.z, wv.z, acc);', 'acc = fma(xv.w, wv.w, acc);'].slice(0, unit).join('\n    ')}
+  }
+  y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'acc')};
+}
+`;
+}
+
 export function linearSource(v: LinearVariant): string {
-  return v.kind === 'gemv' ? gemvSource(v) : gemmSource(v);
+  switch (v.kind) {
+    case 'gemv':
+      return gemvSource(v);
+    case 'rows':
+      return rowsSource(v);
+    case 'gemm':
+      return gemmSource(v);
+  }
 }
 
 export interface LinearArgs {
@@ -274,6 +316,8 @@ export interface LinearArgs {
   yOffset?: number;
   /** What this layer is, for the dispatch ledger and error messages. */
   label?: string;
+  /** Force a kernel (tests run every kernel on every adapter); default `linearKernelKind(M, ctx.adapter.cpu)`. */
+  kernel?: LinearKernelKind;
 }
 
 /** Prepares y = x · Wᵀ (+ bias) (+ residual); record it with `recordDispatches`. Owns a small uniform buffer. */
@@ -333,7 +377,7 @@ export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch
   }
 
   // The kernel choice.
-  const kind = linearKernelKind(M);
+  const kind = args.kernel ?? linearKernelKind(M, ctx.adapter.cpu);
   let variant: LinearVariant;
   let workgroups: [number, number, number];
   switch (kind) {
@@ -345,6 +389,13 @@ export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch
       variant = { kind, format, bias: !!args.bias, residual: !!args.residual };
       workgroups = [Math.ceil(N / TILE), Math.ceil(M / TILE), 1];
       break;
+    case 'rows':
+      variant = { kind, format, bias: !!args.bias, residual: !!args.residual, unit: gemvUnit(format, K) };
+      if (M * N > 0xffffffff) fail(`M·N (${M * N}) does not fit a u32 index.`);
+      workgroups = grid2d(M * N, ROWS_WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+      break;
+    default:
+      throw new GPUValidationError(`linear "${label}": unknown kernel ${JSON.stringify(kind)}.`);
   }
   const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (workgroups[0] > maxGroups || workgroups[1] > maxGroups) {
@@ -354,7 +405,8 @@ export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch
   const key = linearKey(variant);
   const pipeline = ctx.pipelines.get(key, () => linearSource(variant));
   const dims = createBuffer(ctx, `${label}/dims`, 32, UNIFORM | COPY_DST);
-  writeBuffer(ctx, dims, new Uint32Array([M, N, K, yStride, yOffset, 0, 0, 0]));
+  // rowStride: invocations per grid row of the 'rows' kernel (its 2-D grid), unused by the others.
+  writeBuffer(ctx, dims, new Uint32Array([M, N, K, yStride, yOffset, workgroups[0] * ROWS_WG, 0, 0]));
   const bindGroup = ctx.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),

@@ -38,6 +38,7 @@ import type { GPUContext } from '../runtime/gpu-context.js';
 import type { KernelDispatch } from './dispatch.js';
 
 const WG = 256;
+const SERIAL_WG = 64;
 /** Largest row length the kernels accept. */
 export const NORM_MAX_DIM = 65536;
 
@@ -47,10 +48,15 @@ export interface NormVariant {
   kind: NormKind;
   /** Adds x into the residual stream in place and normalizes the sum. */
   fused: boolean;
+  /**
+   * One invocation per row, 64 rows per workgroup, no workgroup memory or barrier: for CPU adapters
+   * (`ctx.adapter.cpu`), where a barrier costs a coroutine switch per invocation.
+   */
+  serial?: boolean;
 }
 
 export function normKey(v: NormVariant): string {
-  return `norm.${v.kind}${v.fused ? '.residual' : ''}.f32.wg${WG}`;
+  return `norm.${v.kind}${v.fused ? '.residual' : ''}.f32.${v.serial ? `serial${SERIAL_WG}` : `wg${WG}`}`;
 }
 
 export function normSource(v: NormVariant): string {
@@ -112,29 +118,7 @@ ${layer ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;         //
 @group(0) @binding(4) var<uniform> params: Params;
 ${v.fused ? '@group(0) @binding(5) var<storage, read_write> residual: array<f32>; // (rows, dim), updated in place' : ''}
 
-const WG = ${WG}u;
-
-var<workgroup> partial: array<vec2f, ${WG}>;
-
-// Sum of \`v\` over the workgroup, returned to every thread.
-fn reduce(v: vec2f, t: u32) -> vec2f {
-  partial[t] = v;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (t < stride) { partial[t] = partial[t] + partial[t + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();  // everyone has read partial[0] before a later reduce overwrites it
-  return total;
-}
-
-@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let row = wg.x;
-  if (row >= params.rows) { return; }
-  let dim = params.dim;
-  let base = row * dim;
+${v.serial ? serialPrelude() : parallelPrelude()}
 ${fusedAdd}
 ${body}
 }
@@ -159,6 +143,8 @@ interface NormCommon {
   residual?: GPUBuffer;
   /** What this norm is, for the dispatch ledger and error messages. */
   label?: string;
+  /** Force the one-invocation-per-row kernel (true) or the workgroup one (false); default: serial on CPU adapters. */
+  serial?: boolean;
 }
 
 export interface RMSNormArgs extends NormCommon {
@@ -190,6 +176,50 @@ export function prepareRMSNorm(ctx: GPUContext, args: RMSNormArgs): NormDispatch
 /** Prepares LayerNorm (optionally fused with the residual add); record it with `recordDispatches`. */
 export function prepareLayerNorm(ctx: GPUContext, args: LayerNormArgs): NormDispatch {
   return prepareNorm(ctx, 'layer', args, args.bias);
+}
+
+/** Workgroup reduction: thread t of WG handles elements t, t + WG, …; sums meet in workgroup memory. */
+function parallelPrelude(): string {
+  return /* wgsl */ `
+const WG = ${WG}u;
+
+var<workgroup> partial: array<vec2f, ${WG}>;
+
+// Sum of \`v\` over the workgroup, returned to every thread.
+fn reduce(v: vec2f, t: u32) -> vec2f {
+  partial[t] = v;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (t < stride) { partial[t] = partial[t] + partial[t + stride]; }
+    workgroupBarrier();
+  }
+  let total = partial[0];
+  workgroupBarrier();  // everyone has read partial[0] before a later reduce overwrites it
+  return total;
+}
+
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let row = wg.x;
+  if (row >= params.rows) { return; }
+  let dim = params.dim;
+  let base = row * dim;`;
+}
+
+/** The same body run by one invocation per row: the strided loops cover the row, the "reduction" is the identity. */
+function serialPrelude(): string {
+  return /* wgsl */ `
+const WG = 1u;
+
+fn reduce(v: vec2f, t: u32) -> vec2f { return v; }
+
+@compute @workgroup_size(${SERIAL_WG}, 1, 1)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let row = g.x;
+  let t = 0u;
+  if (row >= params.rows) { return; }
+  let dim = params.dim;
+  let base = row * dim;`;
 }
 
 function prepareNorm(ctx: GPUContext, kind: NormKind, args: NormCommon, bias: GPUBuffer | undefined): NormDispatch {
@@ -234,7 +264,7 @@ function prepareNorm(ctx: GPUContext, kind: NormKind, args: NormCommon, bias: GP
     fail('residual must be a buffer of its own, not x or y.');
   }
 
-  const variant: NormVariant = { kind, fused };
+  const variant: NormVariant = { kind, fused, serial: args.serial ?? ctx.adapter.cpu };
   const key = normKey(variant);
   const pipeline = ctx.pipelines.get(key, () => normSource(variant));
   const params = createBuffer(ctx, `${label}/params`, 16, UNIFORM | COPY_DST);
@@ -260,5 +290,6 @@ function prepareNorm(ctx: GPUContext, kind: NormKind, args: NormCommon, bias: GP
     }
     writeBuffer(ctx, params, new Uint32Array([n]));
   };
-  return { kernel: key, label, pipeline, bindGroup, workgroups: [rows, 1, 1], owned: [params], maxRows: rows, setRows };
+  const workgroups: [number, number, number] = variant.serial ? [Math.ceil(rows / SERIAL_WG), 1, 1] : [rows, 1, 1];
+  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [params], maxRows: rows, setRows };
 }

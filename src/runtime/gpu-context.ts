@@ -34,6 +34,11 @@ export interface AdapterSummary {
   device: string;
   description: string;
   isFallbackAdapter: boolean;
+  /**
+   * A CPU implementation of WebGPU (SwiftShader, llvmpipe/lavapipe, WARP): workgroup barriers are expensive there
+   * (each one switches every invocation's coroutine), so kernels pick barrier-free variants.
+   */
+  cpu: boolean;
   /** A one-line name for people: description, or vendor/architecture/device. */
   name: string;
 }
@@ -254,7 +259,8 @@ function summarizeAdapter(adapter: GPUAdapter): AdapterSummary {
   );
   const parts = [vendor, architecture, device].filter(Boolean).join(' ');
   const name = description || parts || 'unknown GPU adapter';
-  return { vendor, architecture, device, description, isFallbackAdapter, name };
+  const cpu = isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|microsoft basic render|\bwarp\b/i.test(`${parts} ${description}`);
+  return { vendor, architecture, device, description, isFallbackAdapter, cpu, name };
 }
 
 function errorText(e: unknown): string {

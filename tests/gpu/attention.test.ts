@@ -102,7 +102,7 @@ async function check(s: Shape, seed: number, maxSeq = s.base + s.T + 3, amplitud
         prepareKvWrite(ctx, { k: kNew, v: vNew, kCache, vCache, tokens: T, kvHeads: Hkv, headDim: D, maxSeq, start: base }),
         prepareAttention(ctx, {
           q, kCache, vCache, out, tokens: T, heads: Hq, kvHeads: Hkv, headDim: D, maxSeq, scaling, base,
-          maskStart: s.maskStart, window: s.window, softCap: s.softCap,
+          maskStart: s.maskStart, window: s.window, softCap: s.softCap, serial: serialKernel,
         }),
       );
       return list;
@@ -129,7 +129,13 @@ const HEADS: [number, number][] = [
   [4, 1],
 ];
 
-describe('attention against float64', () => {
+/** Which attention kernel the suites below force (each runs with both). */
+let serialKernel = false;
+
+describe.each([false, true])('attention against float64 (serial kernel: %s)', (serial) => {
+  beforeAll(() => {
+    serialKernel = serial;
+  });
   it('decode: T = 1 at base 0, 1, 65; heads 1/1, 4/2, 4/1; D 16, 64, 80', async () => {
     let seed = 1000;
     for (const [Hq, Hkv] of HEADS) {
@@ -457,7 +463,7 @@ async function checkBatch(c: BatchCase, seed: number): Promise<void> {
     });
     const common = {
       q, kCache, vCache, out, tokens: maxT, heads: Hq, kvHeads: Hkv, headDim: D, maxSeq, scaling, batch: B,
-      rowMaskStart, maskStart: c.maskStart, window: c.window, softCap: c.softCap,
+      rowMaskStart, maskStart: c.maskStart, window: c.window, softCap: c.softCap, serial: serialKernel,
     };
     if (c.splits !== undefined) {
       const split = prepareSplitDecodeAttention(ctx, { ...common, splits: c.splits });
@@ -524,7 +530,10 @@ async function checkBatch(c: BatchCase, seed: number): Promise<void> {
   }
 }
 
-describe('batched attention (left-padded rows, one dispatch)', () => {
+describe.each([false, true])('batched attention (left-padded rows, one dispatch; serial kernel: %s)', (serial) => {
+  beforeAll(() => {
+    serialKernel = serial;
+  });
   const PREFILL_DECODE: [number, number][] = [
     [0, 5],
     [5, 1],

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GPUContext } from '../../src/runtime/gpu-context.js';
 import { GPUValidationError } from '../../src/errors.js';
-import { prepareLinear, linearKernelKind } from '../../src/kernels/linear.js';
+import { prepareLinear, linearKernelKind, type LinearKernelKind } from '../../src/kernels/linear.js';
 import { WEIGHT_FORMATS, packWeights, unpackWeights, type WeightFormat } from '../../src/kernels/weight-format.js';
 import { randomF32 } from '../helpers/random.js';
 import { compareToRef, matmulRef } from '../helpers/reference.js';
@@ -21,6 +21,8 @@ interface Case {
   bias: boolean;
   residual: boolean;
   seed: number;
+  /** Default: the GPU choice for M (every kernel is tested on every adapter). */
+  kernel?: LinearKernelKind;
 }
 
 async function check(c: Case): Promise<void> {
@@ -52,9 +54,10 @@ async function check(c: Case): Promise<void> {
   const rb = r ? input(ctx, r, 'test/residual') : undefined;
   const yb = poisonedF32(ctx, M * N, 'test/y');
   try {
-    await run(ctx, () => [prepareLinear(ctx, { x: xb, w: wb, format, y: yb, M, N, K, bias: bb, residual: rb })]);
+    const kernel = c.kernel ?? linearKernelKind(M);
+    await run(ctx, () => [prepareLinear(ctx, { x: xb, w: wb, format, y: yb, M, N, K, bias: bb, residual: rb, kernel })]);
     const got = await readF32(ctx, yb);
-    const what = `M=${M} N=${N} K=${K} ${format} bias=${c.bias} residual=${c.residual}`;
+    const what = `${kernel} M=${M} N=${N} K=${K} ${format} bias=${c.bias} residual=${c.residual}`;
     expect(compareToRef(got.subarray(0, M * N), y, absSum), what).toBeNull();
     expect(guardIntact(got, M * N), `wrote past y (${what})`).toBe(true);
   } finally {
@@ -80,19 +83,38 @@ describe('linear: y = x · Wᵀ (+ bias) (+ residual) against float64', () => {
     }
   }
 
-  it('every epilogue on both kernels, every format', async () => {
+  for (const format of WEIGHT_FORMATS) {
+    it(`rows (CPU adapters) ${format} M in {1, 3, 9, 33}, N and K in {${sizes.join(', ')}}, epilogues cycled`, async () => {
+      let seed = 31000 + WEIGHT_FORMATS.indexOf(format) * 100;
+      let i = 0;
+      for (const M of [1, 3, 9, 33]) {
+        for (const N of sizes) {
+          for (const K of sizes) {
+            await check({ M, N, K, format, bias: (i & 1) === 1, residual: (i & 2) === 2, seed: seed++, kernel: 'rows' });
+            i++;
+          }
+        }
+      }
+    });
+  }
+
+  it('every epilogue on all three kernels, every format', async () => {
     let seed = 77;
     for (const format of WEIGHT_FORMATS) {
       for (const M of [2, 17]) {
-        for (const bias of [false, true]) {
-          for (const residual of [false, true]) await check({ M, N: 37, K: 130, format, bias, residual, seed: seed++ });
+        for (const kernel of [linearKernelKind(M), 'rows'] as const) {
+          for (const bias of [false, true]) {
+            for (const residual of [false, true]) await check({ M, N: 37, K: 130, format, bias, residual, seed: seed++, kernel });
+          }
         }
       }
     }
   });
 
-  it('chooses GEMV up to M = 8 and the tiled GEMM above', () => {
-    expect([1, 8, 9, 64].map(linearKernelKind)).toEqual(['gemv', 'gemv', 'gemm', 'gemm']);
+  it('chooses GEMV up to M = 8 and the tiled GEMM above on GPUs, the rows kernel on CPU adapters', () => {
+    expect([1, 8, 9, 64].map((M) => linearKernelKind(M))).toEqual(['gemv', 'gemv', 'gemm', 'gemm']);
+    expect([1, 8, 9, 64].map((M) => linearKernelKind(M, true))).toEqual(['rows', 'rows', 'rows', 'rows']);
+    expect(linearKernelKind(1, ctx.adapter.cpu)).toBe(ctx.adapter.cpu ? 'rows' : 'gemv');
   });
 
   it('reads W a vec4f (f32) or a u32 word (f16, bf16) at a time when K allows', () => {
@@ -101,7 +123,7 @@ describe('linear: y = x · Wᵀ (+ bias) (+ residual) against float64', () => {
       const w = input(ctx, packWeights(format, new Float32Array(3 * K)), 'w');
       const y = poisonedF32(ctx, M * 3, 'y');
       try {
-        const d = prepareLinear(ctx, { x, w, format, y, M, N: 3, K });
+        const d = prepareLinear(ctx, { x, w, format, y, M, N: 3, K, kernel: linearKernelKind(M) });
         for (const b of d.owned) b.destroy();
         return d.kernel;
       } finally {
@@ -142,7 +164,16 @@ describe('linear: y = x · Wᵀ (+ bias) (+ residual) against float64', () => {
  * W (N, K) split by rows into parts, each a linear writing its column range of one (M, N) y through yStride = N
  * and yOffset = the part's first row; the whole y must equal the unsplit float64 product.
  */
-async function checkSplit(M: number, N: number, K: number, format: WeightFormat, parts: number[], bias: boolean, seed: number) {
+async function checkSplit(
+  M: number,
+  N: number,
+  K: number,
+  format: WeightFormat,
+  parts: number[],
+  bias: boolean,
+  seed: number,
+  kernel: LinearKernelKind = linearKernelKind(M),
+) {
   const x = randomF32(M * K, seed);
   const values = randomF32(N * K, seed + 1, 0.5);
   const w = unpackWeights(format, packWeights(format, values), N * K); // per element, as each part stores it
@@ -170,11 +201,11 @@ async function checkSplit(M: number, N: number, K: number, format: WeightFormat,
     expect(first).toBe(N);
     await run(ctx, () =>
       dispatches.map((d) =>
-        prepareLinear(ctx, { x: xb, w: d.wb, format, y: yb, M, N: d.rows, K, bias: d.bb, yStride: N, yOffset: d.first }),
+        prepareLinear(ctx, { x: xb, w: d.wb, format, y: yb, M, N: d.rows, K, bias: d.bb, yStride: N, yOffset: d.first, kernel }),
       ),
     );
     const got = await readF32(ctx, yb);
-    const what = `split ${parts.join('+')} M=${M} K=${K} ${format} bias=${bias}`;
+    const what = `${kernel} split ${parts.join('+')} M=${M} K=${K} ${format} bias=${bias}`;
     expect(compareToRef(got.subarray(0, M * N), y, absSum), what).toBeNull();
     expect(guardIntact(got, M * N), `wrote past y (${what})`).toBe(true);
   } finally {
@@ -189,16 +220,20 @@ describe('linear: W split by rows, each part writing its columns of one y (yStri
       let i = 0;
       for (const M of [1, 3, 9, 33]) {
         for (const [N, parts] of [[65, [33, 32]], [7, [4, 3]]] as const) {
-          for (const K of [13, 16]) await checkSplit(M, N, K, format, [...parts], (i++ & 1) === 1, seed++);
+          for (const K of [13, 16]) {
+            for (const kernel of [linearKernelKind(M), 'rows'] as const) {
+              await checkSplit(M, N, K, format, [...parts], (i++ & 1) === 1, seed++, kernel);
+            }
+          }
         }
       }
     });
   }
 
-  it('leaves the columns of y outside the placed range untouched, on both kernels', async () => {
+  it('leaves the columns of y outside the placed range untouched, on all three kernels', async () => {
     let seed = 900;
     for (const format of WEIGHT_FORMATS) {
-      for (const M of [2, 10]) {
+      for (const [M, kernel] of [[2, 'gemv'], [10, 'gemm'], [2, 'rows'], [10, 'rows']] as const) {
         const [N, K, yStride, yOffset] = [5, 9, 12, 4];
         const x = randomF32(M * K, seed);
         const packed = packWeights(format, randomF32(N * K, seed + 1, 0.5));
@@ -208,7 +243,7 @@ describe('linear: W split by rows, each part writing its columns of one y (yStri
         const wb = input(ctx, packed, 'test/w');
         const yb = poisonedF32(ctx, span, 'test/y');
         try {
-          await run(ctx, () => [prepareLinear(ctx, { x: xb, w: wb, format, y: yb, M, N, K, yStride, yOffset })]);
+          await run(ctx, () => [prepareLinear(ctx, { x: xb, w: wb, format, y: yb, M, N, K, yStride, yOffset, kernel })]);
           const got = await readF32(ctx, yb);
           const placed = new Float32Array(M * N);
           for (let m = 0; m < M; m++) {

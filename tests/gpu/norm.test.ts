@@ -56,12 +56,13 @@ interface Case {
   offset?: number;
   amplitude?: number;
   eps?: number;
+  serial?: boolean;
 }
 
 async function check(c: Case): Promise<void> {
-  const { kind, rows, dim, seed, fused = false, offset = 0, amplitude = 1, eps = 1e-5 } = c;
+  const { kind, rows, dim, seed, fused = false, offset = 0, amplitude = 1, eps = 1e-5, serial = false } = c;
   const n = rows * dim;
-  const what = `${kind}${fused ? '+residual' : ''} rows=${rows} dim=${dim} offset=${offset} amplitude=${amplitude}`;
+  const what = `${kind}${fused ? '+residual' : ''}${serial ? ' serial' : ''} rows=${rows} dim=${dim} offset=${offset} amplitude=${amplitude}`;
   const xs = randomF32(n, seed, amplitude).map((v) => v + offset);
   const rs = fused ? randomF32(n, seed + 1, amplitude).map((v) => v - offset / 2) : new Float32Array(0);
   const ws = randomF32(dim, seed + 2, 1).map((v) => (kind === 'gemma' ? v * 0.5 : 1 + v * 0.5));
@@ -78,8 +79,8 @@ async function check(c: Case): Promise<void> {
   try {
     await run(ctx, () => [
       kind === 'layer'
-        ? prepareLayerNorm(ctx, { x, weight: w, bias: b, y, rows, dim, eps, residual })
-        : prepareRMSNorm(ctx, { x, weight: w, y, rows, dim, eps, residual, unitOffset: kind === 'gemma' }),
+        ? prepareLayerNorm(ctx, { x, weight: w, bias: b, y, rows, dim, eps, residual, serial })
+        : prepareRMSNorm(ctx, { x, weight: w, y, rows, dim, eps, residual, unitOffset: kind === 'gemma', serial }),
     ]);
     // The summed stream, rounded to f32 as the GPU adds it.
     const h = fused ? Float32Array.from(xs, (v, i) => v + rs[i]) : xs;
@@ -107,12 +108,12 @@ async function check(c: Case): Promise<void> {
 const ROWS = [1, 3, 7, 65];
 const DIMS = [1, 7, 63, 64, 65, 257, 1000, 2048];
 
-describe('norms against float64', () => {
+describe.each([false, true])('norms against float64 (serial kernel: %s)', (serial) => {
   for (const kind of ['rms', 'gemma', 'layer'] as const) {
     for (const fused of [false, true]) {
       it(`${kind}${fused ? ' + residual add' : ''}: rows in {${ROWS.join(', ')}}, dim in {${DIMS.join(', ')}}`, async () => {
-        let seed = (kind === 'rms' ? 1 : kind === 'gemma' ? 2 : 3) * 100_000 + (fused ? 50_000 : 0);
-        for (const rows of ROWS) for (const dim of DIMS) await check({ kind, rows, dim, fused, seed: (seed += 10) });
+        let seed = (kind === 'rms' ? 1 : kind === 'gemma' ? 2 : 3) * 100_000 + (fused ? 50_000 : 0) + (serial ? 7 : 0);
+        for (const rows of ROWS) for (const dim of DIMS) await check({ kind, rows, dim, fused, serial, seed: (seed += 10) });
       });
     }
   }
@@ -122,24 +123,24 @@ describe('norms against float64', () => {
     for (const kind of ['rms', 'gemma', 'layer'] as const) {
       for (const fused of [false, true]) {
         for (const dim of [7, 257, 2048]) {
-          await check({ kind, rows: 3, dim, fused, offset: 100, seed: (seed += 10) });
-          await check({ kind, rows: 2, dim, fused, offset: 1000, amplitude: 10, seed: (seed += 10) });
-          await check({ kind, rows: 2, dim, fused, amplitude: 1e-3, eps: 1e-12, seed: (seed += 10) });
-          await check({ kind, rows: 2, dim, fused, amplitude: 1e3, seed: (seed += 10) });
+          await check({ kind, rows: 3, dim, fused, serial, offset: 100, seed: (seed += 10) });
+          await check({ kind, rows: 2, dim, fused, serial, offset: 1000, amplitude: 10, seed: (seed += 10) });
+          await check({ kind, rows: 2, dim, fused, serial, amplitude: 1e-3, eps: 1e-12, seed: (seed += 10) });
+          await check({ kind, rows: 2, dim, fused, serial, amplitude: 1e3, seed: (seed += 10) });
         }
       }
     }
   });
 
   it('long rows: dim 4097 and 8192', async () => {
-    await check({ kind: 'rms', rows: 2, dim: 8192, seed: 1 });
-    await check({ kind: 'gemma', rows: 1, dim: 4097, fused: true, seed: 2 });
-    await check({ kind: 'layer', rows: 2, dim: 8192, fused: true, offset: 100, seed: 3 });
-    await check({ kind: 'layer', rows: 1, dim: 4097, seed: 4 });
+    await check({ kind: 'rms', rows: 2, dim: 8192, serial, seed: 1 });
+    await check({ kind: 'gemma', rows: 1, dim: 4097, fused: true, serial, seed: 2 });
+    await check({ kind: 'layer', rows: 2, dim: 8192, fused: true, serial, offset: 100, seed: 3 });
+    await check({ kind: 'layer', rows: 1, dim: 4097, serial, seed: 4 });
   });
 
   it('one pipeline per variant', () => {
-    expect(ctx.pipelines.size).toBe(6);
+    expect(ctx.pipelines.size).toBe(serial ? 12 : 6);
   });
 });
 
