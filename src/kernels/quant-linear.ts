@@ -1,0 +1,407 @@
+/**
+ * Linear layer on a block-quantised weight (the q4 / q8 format of quant.ts), dequantised on the fly:
+ *
+ *   y = x · dequant(W)ᵀ (+ bias) (+ residual)
+ *
+ * The contract is prepareLinear's (linear.ts): x (M, K) f32; W (N, K) as q + scales (+ zeros for q4); bias (N) f32;
+ * residual (M, N) f32, a buffer other than y, default placement only; y[m·yStride + yOffset + n], default
+ * yStride = N, yOffset = 0, elements outside the placed columns untouched. Every weight is dequantised exactly
+ * ((q − z)·s is exact in f32) and products are accumulated in f32.
+ *
+ * Kernels, chosen as linear's (`quantLinearKernelKind`): one unit = one u32 word of q (8 q4 or 4 q8 weights, all in
+ * one group since G is a multiple of 8), with the group's f16 scale and zero point looked up per word.
+ *
+ *   'gemv' (M ≤ 8, decode on GPUs): a 64-thread workgroup computes COLS = 4 output columns for all M rows; thread t
+ *     reads words t, t + 64, … of each of the 4 rows of W (coalesced: 64 threads read 256 consecutive bytes of a
+ *     row) and uses each dequantised word for all M rows; partial sums are reduced in workgroup memory.
+ *   'gemm' (M > 8, prefill on GPUs): the 32 × 32-tiled GEMM of linear.ts with W dequantised as it is staged.
+ *   'rows' (CPU adapters such as SwiftShader, `ctx.adapter.cpu`): one invocation per output element walking its
+ *     row of q; no workgroup memory, no barrier.
+ *
+ * Bindings (group 0): 0 x · 1 q · 2 y · 3 dims (uniform) · 4 bias (when fused) · 5 residual (when fused) ·
+ * 6 scales · 7 zeros (q4).
+ */
+import { GPUValidationError } from '../errors.js';
+import { COPY_DST, UNIFORM, createBuffer, writeBuffer } from '../runtime/buffers.js';
+import type { GPUContext } from '../runtime/gpu-context.js';
+import { grid2d, type KernelDispatch } from './dispatch.js';
+import { LINEAR_GEMV_MAX_M, linearKernelKind, type LinearKernelKind } from './linear.js';
+import {
+  DEFAULT_QUANT_GROUP,
+  checkBindings,
+  checkQuantShape,
+  groupParamsWgsl,
+  qvalWgsl,
+  quantizedBytes,
+  type QuantBits,
+  type QuantGroup,
+} from './quant.js';
+
+const GEMV_WG = 64;
+const GEMV_COLS = 4;
+const TILE = 32;
+const ROWS_WG = 64;
+
+export type QuantLinearKernelKind = LinearKernelKind;
+
+/** The kernel for an M-row product, as `linearKernelKind`. */
+export function quantLinearKernelKind(M: number, cpu = false): QuantLinearKernelKind {
+  return linearKernelKind(M, cpu);
+}
+
+export interface QuantLinearVariant {
+  kind: QuantLinearKernelKind;
+  bits: QuantBits;
+  group: QuantGroup;
+  bias: boolean;
+  residual: boolean;
+}
+
+export function quantLinearKey(v: QuantLinearVariant): string {
+  const epilogue = `${v.bias ? '.bias' : ''}${v.residual ? '.residual' : ''}`;
+  const shape = v.kind === 'gemv' ? `wg${GEMV_WG}c${GEMV_COLS}` : v.kind === 'rows' ? `wg${ROWS_WG}` : `tiled${TILE}`;
+  return `quant-linear.${v.kind}.q${v.bits}g${v.group}${epilogue}.yplaced.${shape}`;
+}
+
+function epilogue(v: QuantLinearVariant, acc: string): string {
+  return `${acc}${v.bias ? ' + bias[n]' : ''}${v.residual ? ' + residual[m * N + n]' : ''}`;
+}
+
+function header(v: QuantLinearVariant): string {
+  return /* wgsl */ `struct Dims { M: u32, N: u32, K: u32, yStride: u32, yOffset: u32, rowStride: u32, blocks: u32, zb: u32, rowWords: u32, units: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;        // (M, K)
+@group(0) @binding(1) var<storage, read> q: array<u32>;        // (N, rowWords) packed q${v.bits}
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (M, N) at m * yStride + yOffset + n
+@group(0) @binding(3) var<uniform> dims: Dims;
+${v.bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;      // (N)' : ''}
+${v.residual ? '@group(0) @binding(5) var<storage, read> residual: array<f32>;  // (M, N)' : ''}
+@group(0) @binding(6) var<storage, read> scales: array<u32>;   // (N, blocks) f16
+${v.bits === 4 ? '@group(0) @binding(7) var<storage, read> zeros: array<u32>;    // [N][ceil(blocks/2)] uint4' : ''}
+
+const G = ${v.group}u;
+const PER_WORD = ${32 / v.bits}u;          // weights per u32 word
+const GROUP_WORDS = ${v.group / (32 / v.bits)}u;  // words per group
+
+${groupParamsWgsl(v.bits)}
+${qvalWgsl(v.bits)}`;
+}
+
+/** WGSL: `struct U` (one word's worth of values) with `w_unit(n, u)`, `x_unit(m, u)` and `dot_unit(a, b)`. */
+function unitWgsl(bits: QuantBits): string {
+  if (bits === 4) {
+    return /* wgsl */ `
+struct U { a: vec4f, b: vec4f }
+
+fn w_unit(n: u32, u: u32) -> U {
+  let word = q[n * dims.rowWords + u];
+  let g = u / GROUP_WORDS;
+  let s = scale_of(n, g);
+  let z = vec4f(zero_of(n, g));
+  let a = vec4f(qval(word, 0u), qval(word, 1u), qval(word, 2u), qval(word, 3u));
+  let b = vec4f(qval(word, 4u), qval(word, 5u), qval(word, 6u), qval(word, 7u));
+  return U((a - z) * s, (b - z) * s);
+}
+
+fn x_unit(m: u32, u: u32) -> U {
+  let k = u * 8u;
+  let base = m * dims.K + k;
+  if (k + 8u <= dims.K) {
+    return U(vec4f(x[base], x[base + 1u], x[base + 2u], x[base + 3u]),
+             vec4f(x[base + 4u], x[base + 5u], x[base + 6u], x[base + 7u]));
+  }
+  var v: array<f32, 8>;
+  for (var j = 0u; j < 8u; j++) { if (k + j < dims.K) { v[j] = x[base + j]; } }
+  return U(vec4f(v[0], v[1], v[2], v[3]), vec4f(v[4], v[5], v[6], v[7]));
+}
+
+fn dot_unit(p: U, r: U) -> f32 { return dot(p.a, r.a) + dot(p.b, r.b); }`;
+  }
+  return /* wgsl */ `
+struct U { a: vec4f }
+
+fn w_unit(n: u32, u: u32) -> U {
+  let word = q[n * dims.rowWords + u];
+  let s = scale_of(n, u / GROUP_WORDS);
+  return U(vec4f(qval(word, 0u), qval(word, 1u), qval(word, 2u), qval(word, 3u)) * s);
+}
+
+fn x_unit(m: u32, u: u32) -> U {
+  let k = u * 4u;
+  let base = m * dims.K + k;
+  if (k + 4u <= dims.K) { return U(vec4f(x[base], x[base + 1u], x[base + 2u], x[base + 3u])); }
+  var v = vec4f(0.0);
+  for (var j = 0u; j < 4u; j++) { if (k + j < dims.K) { v[j] = x[base + j]; } }
+  return U(v);
+}
+
+fn dot_unit(p: U, r: U) -> f32 { return dot(p.a, r.a); }`;
+}
+
+function gemvSource(v: QuantLinearVariant): string {
+  const slots = GEMV_COLS * LINEAR_GEMV_MAX_M;
+  return /* wgsl */ `
+${header(v)}
+${unitWgsl(v.bits)}
+
+const WG = ${GEMV_WG}u;
+const COLS = ${GEMV_COLS}u;
+const MAXM = ${LINEAR_GEMV_MAX_M}u;
+const SLOTS = ${slots}u;
+
+var<workgroup> red: array<f32, ${GEMV_WG * slots}>;  // red[t * SLOTS + c * MAXM + m]
+
+@compute @workgroup_size(${GEMV_WG}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let M = dims.M;
+  let N = dims.N;
+  let n0 = wg.x * COLS;
+
+  var acc: array<f32, ${slots}>;  // acc[c * MAXM + m]
+  for (var u = t; u < dims.units; u += WG) {
+    var xs: array<U, ${LINEAR_GEMV_MAX_M}>;
+    for (var m = 0u; m < M; m++) { xs[m] = x_unit(m, u); }
+    for (var c = 0u; c < COLS; c++) {
+      let n = n0 + c;
+      if (n >= N) { break; }
+      let wv = w_unit(n, u);
+      for (var m = 0u; m < M; m++) { acc[c * MAXM + m] += dot_unit(xs[m], wv); }
+    }
+  }
+
+  for (var e = 0u; e < SLOTS; e++) { red[t * SLOTS + e] = acc[e]; }
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      for (var e = 0u; e < SLOTS; e++) { red[t * SLOTS + e] += red[(t + s) * SLOTS + e]; }
+    }
+    workgroupBarrier();
+  }
+
+  if (t < SLOTS) {
+    let c = t / MAXM;
+    let m = t % MAXM;
+    let n = n0 + c;
+    if (m < M && n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'red[t]')}; }
+  }
+}
+`;
+}
+
+function gemmSource(v: QuantLinearVariant): string {
+  return /* wgsl */ `
+${header(v)}
+
+const TM = 32u;
+const TN = 32u;
+const TK = 32u;
+const THREADS = 64u;
+
+var<workgroup> xs: array<f32, 1024>;  // (TM, TK) tile of x
+var<workgroup> ws: array<f32, 1024>;  // (TN, TK) tile of dequantised W
+
+fn load_w(n: u32, k: u32) -> f32 {
+  let g = k / G;
+  return (qval(q[n * dims.rowWords + k / PER_WORD], k % PER_WORD) - zero_of(n, g)) * scale_of(n, g);
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) li: u32) {
+  let M = dims.M;
+  let N = dims.N;
+  let K = dims.K;
+  let m0 = wg.y * TM;
+  let n0 = wg.x * TN;
+
+  var acc: array<array<f32, 4>, 4>;
+  for (var k0 = 0u; k0 < K; k0 += TK) {
+    for (var e = li; e < TM * TK; e += THREADS) {
+      let r = e / TK;
+      let c = e % TK;
+      let k = k0 + c;
+      var xv = 0.0;
+      if (m0 + r < M && k < K) { xv = x[(m0 + r) * K + k]; }
+      xs[e] = xv;
+      var wv = 0.0;
+      if (n0 + r < N && k < K) { wv = load_w(n0 + r, k); }
+      ws[e] = wv;
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < TK; c++) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) { a[i] = xs[(lid.y + 8u * i) * TK + c]; }
+      for (var j = 0u; j < 4u; j++) { b[j] = ws[(lid.x + 8u * j) * TK + c]; }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + lid.y + 8u * i;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + lid.x + 8u * j;
+      if (n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'acc[i][j]')}; }
+    }
+  }
+}
+`;
+}
+
+function rowsSource(v: QuantLinearVariant): string {
+  return /* wgsl */ `
+${header(v)}
+${unitWgsl(v.bits)}
+
+@compute @workgroup_size(${ROWS_WG}, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let N = dims.N;
+  let i = gid.y * dims.rowStride + gid.x;  // one invocation per output element, n fastest
+  if (i >= dims.M * N) { return; }
+  let m = i / N;
+  let n = i % N;
+  var acc = 0.0;
+  for (var u = 0u; u < dims.units; u++) { acc += dot_unit(x_unit(m, u), w_unit(n, u)); }
+  y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'acc')};
+}
+`;
+}
+
+export function quantLinearSource(v: QuantLinearVariant): string {
+  switch (v.kind) {
+    case 'gemv':
+      return gemvSource(v);
+    case 'gemm':
+      return gemmSource(v);
+    case 'rows':
+      return rowsSource(v);
+  }
+}
+
+export interface QuantLinearArgs {
+  /** (M, K) f32 activations. */
+  x: GPUBuffer;
+  /** Packed values of the (N, K) weight (quant.ts), `quantizedBytes(...).q` bytes. */
+  q: GPUBuffer;
+  /** f16 scales (N, blocks). */
+  scales: GPUBuffer;
+  /** q4 only: packed uint4 zero points. */
+  zeros?: GPUBuffer;
+  bits: QuantBits;
+  /** Group size along K; default 32. */
+  group?: QuantGroup;
+  /** f32 output at y[m·yStride + yOffset + n]; must not be x, bias or residual. */
+  y: GPUBuffer;
+  M: number;
+  N: number;
+  K: number;
+  /** (N) f32, added to every row. */
+  bias?: GPUBuffer;
+  /** (M, N) f32, added element-wise; a buffer other than `y`. Only with the default y placement. */
+  residual?: GPUBuffer;
+  /** Elements between consecutive rows of y; default N, at least yOffset + N. */
+  yStride?: number;
+  /** Element offset in y of column 0 of every row; default 0. */
+  yOffset?: number;
+  label?: string;
+  /** Force a kernel; default `quantLinearKernelKind(M, ctx.adapter.cpu)`. */
+  kernel?: QuantLinearKernelKind;
+}
+
+/** Prepares y = x · dequant(W)ᵀ (+ bias) (+ residual); record it with `recordDispatches`. Owns a small uniform. */
+export function prepareQuantLinear(ctx: GPUContext, args: QuantLinearArgs): KernelDispatch {
+  const { M, N, K, bits } = args;
+  const group = args.group ?? DEFAULT_QUANT_GROUP;
+  const label = args.label ?? `quant-linear ${M}x${K} · (${N}x${K} q${String(bits)}g${String(group)})ᵀ`;
+  const fail = (msg: string): never => {
+    throw new GPUValidationError(`quant-linear "${label}": ${msg}`);
+  };
+  checkQuantShape(fail, bits, group, [['M', M], ['N', N], ['K', K]]);
+  if (bits === 4 && !args.zeros) fail('q4 needs a zeros buffer.');
+  if (bits === 8 && args.zeros) fail('q8 is symmetric and takes no zeros buffer.');
+  const yStride = args.yStride ?? N;
+  const yOffset = args.yOffset ?? 0;
+  if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset > 0xffffffff) {
+    fail(`yOffset must be a non-negative integer, got ${yOffset}.`);
+  }
+  if (!Number.isInteger(yStride) || yStride < yOffset + N || yStride > 0xffffffff) {
+    fail(`yStride must be an integer ≥ yOffset + N = ${yOffset + N}, got ${yStride}.`);
+  }
+  const placed = yStride !== N || yOffset !== 0;
+  if (placed && args.residual) {
+    fail(`residual needs the default y placement (yStride = N = ${N}, yOffset = 0), got yStride ${yStride}, yOffset ${yOffset}.`);
+  }
+  const yElements = (M - 1) * yStride + yOffset + N;
+  if (yElements > 0xffffffff) fail(`y spans ${yElements} elements, too many for u32 indexing.`);
+  if (M * K > 0xffffffff) fail(`x has ${M * K} elements, too many for u32 indexing.`);
+  for (const [name, b] of [['x', args.x], ['q', args.q], ['scales', args.scales], ['zeros', args.zeros], ['bias', args.bias], ['residual', args.residual]] as const) {
+    if (b !== undefined && b === args.y) {
+      fail(`${name} and y are the same buffer ("${b.label}"); a dispatch cannot read and write one buffer.`);
+    }
+  }
+  const sizes = quantizedBytes({ bits, N, K, group });
+  const zb = Math.ceil(sizes.blocks / 2);
+  const bindings: { name: string; binding: number; buffer: GPUBuffer; bytes: number; shape: string }[] = [
+    { name: 'x', binding: 0, buffer: args.x, bytes: M * K * 4, shape: 'M×K f32' },
+    { name: 'q', binding: 1, buffer: args.q, bytes: sizes.q, shape: `N×K q${bits} (group ${group})` },
+    {
+      name: 'y',
+      binding: 2,
+      buffer: args.y,
+      bytes: yElements * 4,
+      shape: placed ? `M×N f32 at row stride ${yStride}, offset ${yOffset}` : 'M×N f32',
+    },
+  ];
+  if (args.bias) bindings.push({ name: 'bias', binding: 4, buffer: args.bias, bytes: N * 4, shape: 'N f32' });
+  if (args.residual) bindings.push({ name: 'residual', binding: 5, buffer: args.residual, bytes: M * N * 4, shape: 'M×N f32' });
+  bindings.push({ name: 'scales', binding: 6, buffer: args.scales, bytes: sizes.scales, shape: `N×${sizes.blocks} f16 scales` });
+  if (args.zeros) bindings.push({ name: 'zeros', binding: 7, buffer: args.zeros, bytes: sizes.zeros, shape: `N×${zb} bytes of zero points` });
+  checkBindings(ctx, fail, bindings);
+
+  const kind = args.kernel ?? quantLinearKernelKind(M, ctx.adapter.cpu);
+  let workgroups: [number, number, number];
+  switch (kind) {
+    case 'gemv':
+      if (M > LINEAR_GEMV_MAX_M) fail(`the gemv kernel serves M ≤ ${LINEAR_GEMV_MAX_M}, got M = ${M}.`);
+      workgroups = [Math.ceil(N / GEMV_COLS), 1, 1];
+      break;
+    case 'gemm':
+      workgroups = [Math.ceil(N / TILE), Math.ceil(M / TILE), 1];
+      break;
+    case 'rows':
+      if (M * N > 0xffffffff) fail(`M·N (${M * N}) does not fit a u32 index.`);
+      workgroups = grid2d(M * N, ROWS_WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+      break;
+    default:
+      throw new GPUValidationError(`quant-linear "${label}": unknown kernel ${JSON.stringify(kind)}.`);
+  }
+  const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (workgroups[0] > maxGroups || workgroups[1] > maxGroups) {
+    fail(`a ${M}×${N} output needs ${workgroups[0]}×${workgroups[1]} workgroups, above this GPU's limit of ${maxGroups} per dimension.`);
+  }
+
+  const variant: QuantLinearVariant = { kind, bits, group, bias: !!args.bias, residual: !!args.residual };
+  const key = quantLinearKey(variant);
+  const pipeline = ctx.pipelines.get(key, () => quantLinearSource(variant));
+  const perWord = 32 / bits;
+  const dims = createBuffer(ctx, `${label}/dims`, 48, UNIFORM | COPY_DST);
+  writeBuffer(
+    ctx,
+    dims,
+    new Uint32Array([M, N, K, yStride, yOffset, workgroups[0] * ROWS_WG, sizes.blocks, zb, sizes.rowWords, Math.ceil(K / perWord), 0, 0]),
+  );
+  const bindGroup = ctx.device.createBindGroup({
+    label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      ...bindings.map((b) => ({ binding: b.binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
+      { binding: 3, resource: { buffer: dims } },
+    ],
+  });
+  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [dims] };
+}
