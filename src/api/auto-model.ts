@@ -7,6 +7,7 @@ import { streamModelTensors } from '../hub/load-weights.js';
 import { readModelFileText, type ModelFileOptions } from '../hub/model-files.js';
 import type { DecoderConfig } from '../models/config.js';
 import { familyFor } from '../models/registry.js';
+import { DEFAULT_QUANT_GROUP, QUANT_GROUPS, type QuantGroup } from '../kernels/quant.js';
 import { formatBytes } from '../runtime/buffers.js';
 import { CausalLM } from '../runtime/causal-lm.js';
 import { GPUContext } from '../runtime/gpu-context.js';
@@ -17,8 +18,14 @@ import { parseGenerationConfigJson, type GenerationOptions } from './generation-
 export type ModelDtype = 'auto' | 'f32' | 'fp32' | 'f16' | 'fp16' | 'bf16' | 'q8' | 'q4';
 
 export interface ModelLoadOptions extends ModelFileOptions {
-  /** Storage of the weights on the GPU: 'auto' keeps the checkpoint's dtype. Compute is f32 either way. */
+  /**
+   * Storage of the weights on the GPU: 'auto' keeps the checkpoint's dtype; 'f32'/'f16'/'bf16' convert on the GPU;
+   * 'q8'/'q4' quantize every linear weight on the GPU as it loads (group-wise, kernels/quant.ts; the LM head q8, the
+   * embedding table 16-bit). Compute is f32 either way.
+   */
   dtype?: ModelDtype;
+  /** q4/q8: weights per quantization group along the input dimension (32, 64 or 128; default 32). */
+  group_size?: QuantGroup;
   device?: 'webgpu';
   /** Positions the KV cache holds per sequence. Default: the smaller of max_position_embeddings and 4096. */
   max_context?: number;
@@ -34,7 +41,7 @@ export interface ModelLoadOptions extends ModelFileOptions {
   max_binding_bytes?: number;
 }
 
-const DTYPES: Record<Exclude<ModelDtype, 'q8' | 'q4'>, LoadDtype> = { auto: 'auto', f32: 'f32', fp32: 'f32', f16: 'f16', fp16: 'f16', bf16: 'bf16' };
+const DTYPES: Record<ModelDtype, LoadDtype> = { auto: 'auto', f32: 'f32', fp32: 'f32', f16: 'f16', fp16: 'f16', bf16: 'bf16', q8: 'q8', q4: 'q4' };
 
 async function optionalText(model: string, file: string, options: ModelFileOptions): Promise<string | null> {
   try {
@@ -55,10 +62,11 @@ function positiveInt(value: unknown, name: string): number {
 export class AutoModelForCausalLM {
   static async from_pretrained(model: string, options: ModelLoadOptions = {}): Promise<CausalLM> {
     const dtypeOption = options.dtype ?? 'auto';
-    if (dtypeOption === 'q4' || dtypeOption === 'q8') {
-      throw new ConfigError(`dtype "${dtypeOption}" is not available yet; use "auto", "f32", "f16" or "bf16".`);
-    }
     const dtype = DTYPES[dtypeOption as keyof typeof DTYPES];
+    const quantGroup = options.group_size ?? DEFAULT_QUANT_GROUP;
+    if (!QUANT_GROUPS.includes(quantGroup)) {
+      throw new ConfigError(`group_size must be one of ${QUANT_GROUPS.join(', ')}, got ${JSON.stringify(options.group_size)}.`);
+    }
     if (!dtype) throw new ConfigError(`dtype must be one of ${Object.keys(DTYPES).join(', ')}, got ${JSON.stringify(dtypeOption)}.`);
     if (options.device !== undefined && options.device !== 'webgpu') {
       throw new ConfigError(`device "${String(options.device)}" is not available; this backend runs on "webgpu".`);
@@ -77,8 +85,9 @@ export class AutoModelForCausalLM {
     const weights = new WeightStore(ctx);
     try {
       // The estimate, before anything is allocated or downloaded: weights + one sequence's KV cache and scratch.
-      const weightBytes = estimateWeightBytes(specs, { dtype, torchDtype: config.torchDtype });
-      // Converting on load holds one tensor twice more (its upload and its converted copy) for a moment.
+      const weightBytes = estimateWeightBytes(specs, { dtype, torchDtype: config.torchDtype, quantGroup });
+      // Converting on load holds one tensor twice more (its upload and its converted copy) for a moment; quantizing
+      // holds one whole slot staged as stored.
       const transient = dtype === 'auto' ? 0 : 2 * Math.max(...specs.map((s) => s.rows * s.cols * 4));
       const workspace = estimateWorkspace(config, maxContext, prefillChunk);
       const estimate = weightBytes + workspace + transient;
@@ -95,6 +104,7 @@ export class AutoModelForCausalLM {
           dtype,
           torchDtype: config.torchDtype,
           maxBindingBytes: options.max_binding_bytes,
+          quantGroup,
           ignore: (name) => family.ignoreTensor(name, config),
           describeConfig: `config.json has num_hidden_layers ${config.numLayers}, tie_word_embeddings ${config.tieWordEmbeddings}`,
         });

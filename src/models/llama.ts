@@ -37,7 +37,8 @@ import { prepareRopeF32 } from '../kernels/rope.js';
 import { ropeInvFreq } from '../kernels/rope-scaling.js';
 import { COPY_DST, COPY_SRC, STORAGE, createBuffer, formatBytes, uploadBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import type { WeightSlotSpec, WeightStore } from '../runtime/weights.js';
+import { isQuantized, type WeightSlotSpec, type WeightStore } from '../runtime/weights.js';
+import { prepareQuantLinear } from '../kernels/quant-linear.js';
 import type { DecoderConfig } from './config.js';
 import type { BodyPlan, FamilyInstance, HeadPlan, ModelFamily, StepInputs } from './family.js';
 
@@ -77,6 +78,7 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
     return spec;
   };
   splittable(specs[0]!, true);
+  specs[0]!.role = 'embedding'; // gathered row by row; when tied also the LM head, in the same 16-bit format
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}.`;
     const L = `layers.${i}.`;
@@ -108,7 +110,9 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
   }
   specs.push(vector('norm', H, hid, ['model.norm.weight', H, 0]));
   if (!c.tieWordEmbeddings) {
-    specs.push(splittable(matrix('lm_head', c.vocabSize, H, `vocab_size ${c.vocabSize}, ${hid}`, ['lm_head.weight', c.vocabSize, 0]), true));
+    const head = splittable(matrix('lm_head', c.vocabSize, H, `vocab_size ${c.vocabSize}, ${hid}`, ['lm_head.weight', c.vocabSize, 0]), true);
+    head.role = 'head';
+    specs.push(head);
   }
   return specs;
 }
@@ -122,9 +126,36 @@ export function prepareChunkedLinear(
 ): KernelDispatch[] {
   const slot = weights.get(key);
   const N = slot.spec.rows;
+  const format = slot.format;
+  if (isQuantized(format)) {
+    // q4/q8: the fused dequant kernels, chunk by chunk (a bias or residual only when unsplit).
+    if (slot.chunks.length > 1 && (args.bias || args.residual)) {
+      throw new ConfigError(`Weight "${key}" had to be split across bindings; a split layer with a bias or residual is not supported.`);
+    }
+    const whole = slot.chunks.length === 1;
+    return slot.chunks.map((chunk, i) =>
+      prepareQuantLinear(ctx, {
+        x: args.x,
+        q: chunk.buffer,
+        scales: chunk.scales!,
+        zeros: chunk.zeros,
+        bits: format === 'q4' ? 4 : 8,
+        group: slot.group,
+        y: args.y,
+        M: args.M,
+        N: chunk.rows,
+        K: args.K,
+        bias: whole ? args.bias : undefined,
+        residual: whole ? args.residual : undefined,
+        yStride: whole ? undefined : N,
+        yOffset: whole ? undefined : chunk.firstRow,
+        label: whole ? args.label : `${args.label}[${i}]`,
+      }),
+    );
+  }
   if (slot.chunks.length === 1) {
     const w = slot.chunks[0]!.buffer;
-    return [prepareLinear(ctx, { ...args, w, format: slot.format, N })];
+    return [prepareLinear(ctx, { ...args, w, format, N })];
   }
   if (args.bias || args.residual) {
     throw new ConfigError(`Weight "${key}" had to be split across bindings; a split layer with a bias or residual is not supported.`);
@@ -133,7 +164,7 @@ export function prepareChunkedLinear(
     prepareLinear(ctx, {
       x: args.x,
       w: chunk.buffer,
-      format: slot.format,
+      format,
       y: args.y,
       M: args.M,
       N: chunk.rows,
@@ -155,10 +186,12 @@ export function prepareChunkedEmbedding(
   const slot = weights.get(key);
   const vocab = slot.spec.rows;
   const hidden = slot.spec.cols;
+  const format = slot.format;
+  if (isQuantized(format)) throw new ConfigError(`Internal: the embedding table "${key}" is never quantized.`);
   return slot.chunks.map((chunk, i) =>
     prepareEmbedding(ctx, {
       table: chunk.buffer,
-      format: slot.format,
+      format,
       ids: args.ids,
       out: args.out,
       tokens: args.tokens,

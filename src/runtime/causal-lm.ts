@@ -224,7 +224,7 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
       if (slot.spec.kind !== 'matrix') continue;
       // The embedding table is gathered (a row per token), not streamed, unless it is also the tied LM head.
       if (slot.spec.key === 'embed' && !this.parts.config.tieWordEmbeddings) continue;
-      for (const c of slot.chunks) n += c.buffer.size;
+      for (const c of slot.chunks) n += c.buffer.size + (c.scales?.size ?? 0) + (c.zeros?.size ?? 0);
     }
     return n;
   }

@@ -16,6 +16,7 @@ import { ConfigError, OutOfMemoryError, SafetensorsError } from '../errors.js';
 import type { ModelTensor } from '../hub/load-weights.js';
 import type { SafetensorsDtype } from '../hub/safetensors.js';
 import { prepareConvert } from '../kernels/convert.js';
+import { DEFAULT_QUANT_GROUP, prepareQuantize, quantizedBytes, type QuantBits, type QuantGroup } from '../kernels/quant.js';
 import { disposeDispatch, recordDispatches, type KernelDispatch } from '../kernels/dispatch.js';
 import { bytesPerElement, weightBufferBytes, type WeightFormat } from '../kernels/weight-format.js';
 import { COPY_DST, COPY_SRC, STORAGE, createBuffer, formatBytes, writeBuffer } from './buffers.js';
@@ -42,28 +43,51 @@ export interface WeightSlotSpec {
   /** Why the slot has this shape, quoted in shape errors (e.g. `hidden_size 64 × num_attention_heads 4 …`). */
   origin: string;
   /**
+   * What the matrix is for, which decides its storage when the load quantizes (`dtype` 'q4' / 'q8'): a 'linear'
+   * weight takes the load's dtype, the LM 'head' q8 (its errors land directly on the logits), an 'embedding' table
+   * stays 16-bit (f16, or bf16 when stored so) because it is gathered row by row. Default 'linear'.
+   */
+  role?: 'linear' | 'head' | 'embedding';
+  /**
    * Whether the kernels can take this matrix in row chunks when it exceeds one binding (a plain linear or an
    * embedding table can; a linear with a fused bias or residual cannot). Default false.
    */
   splittable?: boolean;
 }
 
-/** A row range of a matrix slot in one GPU buffer. */
+/** A row range of a matrix slot in one GPU buffer (q4/q8: the packed values, with their scales and zero points). */
 export interface WeightChunk {
   buffer: GPUBuffer;
   /** First slot row in this chunk. */
   firstRow: number;
   rows: number;
+  /** q4/q8: f16 scales (rows, blocks). */
+  scales?: GPUBuffer;
+  /** q4: packed uint4 zero points. */
+  zeros?: GPUBuffer;
 }
+
+/** How a slot is stored: a float format, or block-quantized (kernels/quant.ts). */
+export type SlotFormat = WeightFormat | 'q4' | 'q8';
 
 export interface WeightSlot {
   spec: WeightSlotSpec;
-  format: WeightFormat;
+  format: SlotFormat;
+  /** q4/q8: the group size along K. */
+  group?: QuantGroup;
   chunks: WeightChunk[];
 }
 
 /** The storage dtypes a load can ask for. */
-export type LoadDtype = 'auto' | WeightFormat;
+export type LoadDtype = 'auto' | WeightFormat | 'q4' | 'q8';
+
+export function isQuantized(format: SlotFormat): format is 'q4' | 'q8' {
+  return format === 'q4' || format === 'q8';
+}
+
+function bitsOf(format: 'q4' | 'q8'): QuantBits {
+  return format === 'q4' ? 4 : 8;
+}
 
 const DTYPE_FORMAT: Partial<Record<SafetensorsDtype, WeightFormat>> = { F32: 'f32', F16: 'f16', BF16: 'bf16' };
 const TORCH_FORMAT: Record<string, WeightFormat> = { float32: 'f32', float16: 'f16', bfloat16: 'bf16' };
@@ -74,6 +98,8 @@ export interface WeightLoadOptions {
   torchDtype: string | null;
   /** Largest bytes in one binding (default: the device's maxStorageBufferBindingSize and maxBufferSize). */
   maxBindingBytes?: number;
+  /** q4/q8: group size along K (default 32). */
+  quantGroup?: QuantGroup;
   /** Ignore a checkpoint tensor the family does not use (e.g. `rotary_emb.inv_freq` buffers). */
   ignore?: (name: string) => boolean;
   /** How the config explains an unexpected tensor, e.g. `config.json has num_hidden_layers 2`. */
@@ -81,18 +107,48 @@ export interface WeightLoadOptions {
 }
 
 /** Bytes the slots take on the GPU in the format the load will use (for the up-front memory estimate). */
-export function estimateWeightBytes(specs: readonly WeightSlotSpec[], options: Pick<WeightLoadOptions, 'dtype' | 'torchDtype'>): number {
-  const matrixFormat = options.dtype !== 'auto' ? options.dtype : (TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32');
+export function estimateWeightBytes(
+  specs: readonly WeightSlotSpec[],
+  options: Pick<WeightLoadOptions, 'dtype' | 'torchDtype' | 'quantGroup'>,
+): number {
+  const stored: WeightFormat = TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32';
   let total = 0;
   for (const s of specs) {
-    total += s.kind === 'vector' ? s.rows * 4 : weightBufferBytes(matrixFormat, s.rows * s.cols);
+    if (s.kind === 'vector') {
+      total += s.rows * 4;
+      continue;
+    }
+    const format = slotFormat(s, options.dtype, stored);
+    if (isQuantized(format)) {
+      const b = quantizedBytes({ bits: bitsOf(format), N: s.rows, K: s.cols, group: options.quantGroup ?? DEFAULT_QUANT_GROUP });
+      total += b.q + b.scales + b.zeros;
+    } else {
+      total += weightBufferBytes(format, s.rows * s.cols);
+    }
   }
   return total;
+}
+
+/** The storage of a matrix slot for a load's dtype, given the dtype its first tensor arrives in. */
+function slotFormat(spec: WeightSlotSpec, dtype: LoadDtype, stored: WeightFormat): SlotFormat {
+  if (spec.kind === 'vector') return 'f32';
+  if (dtype === 'auto') return stored;
+  if (!isQuantized(dtype)) return dtype;
+  switch (spec.role ?? 'linear') {
+    case 'embedding':
+      return stored === 'f32' ? 'f16' : stored;
+    case 'head':
+      return 'q8';
+    case 'linear':
+      return dtype;
+  }
 }
 
 /** The weights of one model, by slot key. */
 export class WeightStore {
   readonly slots = new Map<string, WeightSlot>();
+  /** Slots to quantize once all their tensors are in: staged in a float format, keyed as `slots`. */
+  private readonly pending = new Map<string, WeightSlot & { target: 'q4' | 'q8'; seen: number }>();
   private readonly ctx: GPUContext;
   private disposed = false;
 
@@ -121,15 +177,17 @@ export class WeightStore {
 
   get bytes(): number {
     let n = 0;
-    for (const s of this.slots.values()) for (const c of s.chunks) n += c.buffer.size;
+    for (const s of this.slots.values()) for (const c of s.chunks) n += chunkBytes(c);
     return n;
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const s of this.slots.values()) for (const c of s.chunks) c.buffer.destroy();
+    for (const s of this.slots.values()) for (const c of s.chunks) destroyChunk(c);
+    for (const s of this.pending.values()) for (const c of s.chunks) destroyChunk(c);
     this.slots.clear();
+    this.pending.clear();
   }
 
   /**
@@ -144,8 +202,11 @@ export class WeightStore {
     const maxBinding = options.maxBindingBytes ?? Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
     let sinceSync = 0;
     // A matrix that would need splitting but cannot be split fails now, before anything is read or allocated.
-    const expected: WeightFormat = options.dtype !== 'auto' ? options.dtype : (TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32');
-    for (const spec of specs) checkSplittable(spec, spec.kind === 'vector' ? 'f32' : expected, maxBinding);
+    const stored: WeightFormat = TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32';
+    for (const spec of specs) {
+      const format = slotFormat(spec, options.dtype, stored);
+      checkSplittable(spec, isQuantized(format) ? stored : format, maxBinding); // quantized slots are staged as stored
+    }
     try {
       for await (const t of tensors) {
         const entry = byName.get(t.name);
@@ -170,13 +231,25 @@ export class WeightStore {
             `${t.shard}: tensor "${t.name}" has shape [${t.shape.join(', ')}], but config.json implies [${part.shape.join(', ')}] (${spec.origin}).`,
           );
         }
-        let slot = this.slots.get(spec.key);
+        let slot = this.slots.get(spec.key) ?? this.pending.get(spec.key);
         if (!slot) {
-          const wanted: WeightFormat = spec.kind === 'vector' ? 'f32' : options.dtype === 'auto' ? srcFormat : options.dtype;
-          slot = this.allocate(spec, wanted, maxBinding);
-          this.slots.set(spec.key, slot);
+          const wanted = slotFormat(spec, options.dtype, srcFormat);
+          if (isQuantized(wanted)) {
+            // Staged in the tensor's own format, quantized when the slot's last tensor has arrived.
+            const staged = this.allocate(spec, srcFormat, maxBinding);
+            this.pending.set(spec.key, { ...staged, target: wanted, seen: 0 });
+            slot = staged;
+          } else {
+            slot = this.allocate(spec, wanted, maxBinding);
+            this.slots.set(spec.key, slot);
+          }
         }
-        this.upload(slot, part, t, srcFormat);
+        const staged = this.pending.get(spec.key);
+        this.upload(staged ?? slot, part, t, srcFormat);
+        if (staged && ++staged.seen === spec.parts.length) {
+          this.pending.delete(spec.key);
+          this.slots.set(spec.key, this.quantize(staged, staged.target, options.quantGroup ?? DEFAULT_QUANT_GROUP));
+        }
         sinceSync += t.bytes.byteLength;
         if (sinceSync > 64 * 1024 * 1024) {
           // Bound the staging memory the queue holds for pending uploads.
@@ -196,6 +269,52 @@ export class WeightStore {
       this.dispose();
       throw e;
     }
+  }
+
+  /** Quantizes a staged slot chunk by chunk on the GPU, then frees the staging buffers. */
+  private quantize(staged: WeightSlot, target: 'q4' | 'q8', group: QuantGroup): WeightSlot {
+    const ctx = this.ctx;
+    const bits = bitsOf(target);
+    const K = staged.spec.cols;
+    const chunks: WeightChunk[] = [];
+    const encoder = ctx.device.createCommandEncoder({ label: `quantize ${staged.spec.key}` });
+    const dispatches: KernelDispatch[] = [];
+    try {
+      for (const c of staged.chunks) {
+        const sizes = quantizedBytes({ bits, N: c.rows, K, group });
+        const name = staged.chunks.length === 1 ? staged.spec.key : `${staged.spec.key}[${c.firstRow}:${c.firstRow + c.rows}]`;
+        const chunk: WeightChunk = {
+          firstRow: c.firstRow,
+          rows: c.rows,
+          buffer: createBuffer(ctx, `${name}.q${bits}`, sizes.q, STORAGE | COPY_DST),
+          scales: createBuffer(ctx, `${name}.scales`, sizes.scales, STORAGE | COPY_DST),
+          zeros: bits === 4 ? createBuffer(ctx, `${name}.zeros`, sizes.zeros, STORAGE | COPY_DST) : undefined,
+        };
+        chunks.push(chunk);
+        const d = prepareQuantize(ctx, {
+          src: c.buffer,
+          srcFormat: staged.format as WeightFormat,
+          N: c.rows,
+          K,
+          bits,
+          group,
+          q: chunk.buffer,
+          scales: chunk.scales!,
+          zeros: chunk.zeros,
+          label: `quantize ${name}`,
+        });
+        dispatches.push(d);
+      }
+      recordDispatches(encoder, dispatches, `quantize ${staged.spec.key}`);
+      ctx.device.queue.submit([encoder.finish()]);
+    } catch (e) {
+      for (const c of chunks) destroyChunk(c);
+      throw e;
+    } finally {
+      for (const d of dispatches) disposeDispatch(d);
+      for (const c of staged.chunks) c.buffer.destroy();
+    }
+    return { spec: staged.spec, format: target, group, chunks };
   }
 
   /** Buffers for a slot, split by rows when it exceeds one binding. */
@@ -228,10 +347,12 @@ export class WeightStore {
   /** Writes tensor `t` into its rows of `slot`, converting on the GPU when the formats differ. */
   private upload(slot: WeightSlot, part: WeightPart, t: ModelTensor, srcFormat: WeightFormat): void {
     const ctx = this.ctx;
+    if (isQuantized(slot.format)) throw new ConfigError(`Internal: "${slot.spec.key}" is uploaded staged, not quantized.`);
+    const format: WeightFormat = slot.format;
     const cols = slot.spec.kind === 'vector' ? 1 : slot.spec.cols;
     const partRows = slot.spec.kind === 'vector' ? part.shape[0]! : part.shape[0]!;
     const srcEl = bytesPerElement(srcFormat);
-    const dstEl = bytesPerElement(slot.format);
+    const dstEl = bytesPerElement(format);
     const temps: GPUBuffer[] = [];
     const dispatches: KernelDispatch[] = [];
     const encoder = ctx.device.createCommandEncoder({ label: `upload ${t.name}` });
@@ -243,16 +364,16 @@ export class WeightStore {
       const count = (hi - lo) * cols;
       const src = t.bytes.subarray((lo - part.rowOffset) * cols * srcEl, (hi - part.rowOffset) * cols * srcEl);
       const dstOffset = (lo - chunk.firstRow) * cols * dstEl;
-      if (srcFormat === slot.format) {
+      if (srcFormat === format) {
         writeBuffer(ctx, chunk.buffer, src, dstOffset);
         continue;
       }
       const staging = createBuffer(ctx, `${t.name}/staging`, src.byteLength, STORAGE | COPY_DST);
       writeBuffer(ctx, staging, src);
-      const convertedBytes = weightBufferBytes(slot.format, count);
+      const convertedBytes = weightBufferBytes(format, count);
       const converted = createBuffer(ctx, `${t.name}/converted`, convertedBytes, STORAGE | COPY_SRC);
       temps.push(staging, converted);
-      const d = prepareConvert(ctx, { src: staging, srcFormat, dst: converted, dstFormat: slot.format, count, label: `convert ${t.name}` });
+      const d = prepareConvert(ctx, { src: staging, srcFormat, dst: converted, dstFormat: format, count, label: `convert ${t.name}` });
       dispatches.push(d);
       recordDispatches(encoder, [d], `convert ${t.name}`);
       // A 16-bit odd tail was zero-padded to a whole word; copy only the tensor's own bytes, rounded to the word.
@@ -263,6 +384,16 @@ export class WeightStore {
     for (const d of dispatches) disposeDispatch(d);
     for (const b of temps) b.destroy();
   }
+}
+
+function chunkBytes(c: WeightChunk): number {
+  return c.buffer.size + (c.scales?.size ?? 0) + (c.zeros?.size ?? 0);
+}
+
+function destroyChunk(c: WeightChunk): void {
+  c.buffer.destroy();
+  c.scales?.destroy();
+  c.zeros?.destroy();
 }
 
 /** Throws when `spec` in `format` exceeds one binding and its kernel cannot take it in chunks. */

@@ -1,0 +1,71 @@
+// q8 / q4 weights quantized on load (kernels/quant.ts) on the Llama-family fixtures, in Chromium and Node + Dawn.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { AutoModelForCausalLM } from '../../src/api/auto-model.js';
+import { GPUContext } from '../../src/runtime/gpu-context.js';
+import { cutAfterEos, fetchGolden } from '../helpers/goldens.js';
+
+const server = inject('faultServer');
+const CASES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied'];
+
+let ctx: GPUContext;
+beforeAll(async () => {
+  ctx = await GPUContext.create();
+});
+afterAll(() => ctx?.dispose());
+
+describe.each(CASES)('%s', (name) => {
+  it('q8: logits near f32, and the greedy tokens equal f32 wherever the f32 top-2 margin exceeds that error', async () => {
+    const golden = await fetchGolden(server, name);
+    const model = await AutoModelForCausalLM.from_pretrained(`${server}/${name}`, { cache: null, context: ctx, dtype: 'q8' });
+    try {
+      // The q8 error on the logits, measured at every prompt position against the f32 goldens.
+      let err = 0;
+      for (const p of golden.prompts) {
+        const { logits } = await model({ input_ids: [p.input_ids] });
+        p.logits_positions.forEach((pos, i) => {
+          const row = logits.row(0, pos);
+          p.logits[i]!.forEach((g, v) => (err = Math.max(err, Math.abs(row[v]! - g))));
+        });
+      }
+      expect(err, 'q8 logit error').toBeLessThan(0.5);
+      // A token can only differ where f32's top-2 margin is within twice that error; compare up to the first such step.
+      const eos = golden.generate_kwargs.eos_token_id;
+      let compared = 0;
+      for (const p of golden.prompts) {
+        const out = (await model.generate({ input_ids: [p.input_ids], max_new_tokens: golden.generate_kwargs.max_new_tokens }))[0]!;
+        const ours = cutAfterEos(out.slice(p.input_ids.length), eos);
+        const margins = (p.greedy as unknown as { top2_margins: number[] }).top2_margins;
+        for (let i = 0; i < p.greedy.new_tokens.length && margins[i]! > 2 * err; i++) {
+          expect(ours[i], `${p.name} step ${i} (f32 margin ${margins[i]}, q8 error ${err})`).toBe(p.greedy.new_tokens[i]);
+          compared++;
+        }
+      }
+      expect(compared).toBeGreaterThan(0);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('q4: runs, and its linear weights take at most 0.32× of f16', async () => {
+    const golden = await fetchGolden(server, name);
+    const q4 = await AutoModelForCausalLM.from_pretrained(`${server}/${name}`, { cache: null, context: ctx, dtype: 'q4' });
+    const f16 = await AutoModelForCausalLM.from_pretrained(`${server}/${name}`, { cache: null, context: ctx, dtype: 'f16' });
+    try {
+      const linearBytes = (m: typeof q4) => {
+        let n = 0;
+        for (const [key, slot] of m['parts'].weights.slots) {
+          if (slot.spec.kind !== 'matrix' || key === 'embed' || key === 'lm_head') continue;
+          for (const c of slot.chunks) n += c.buffer.size + (c.scales?.size ?? 0) + (c.zeros?.size ?? 0);
+        }
+        return n;
+      };
+      expect(linearBytes(q4) / linearBytes(f16)).toBeLessThanOrEqual(0.32);
+      const p = golden.prompts.find((q) => q.kind === 'text')!;
+      const out = await q4.generate({ input_ids: [p.input_ids], max_new_tokens: 8, eos_token_id: [] });
+      expect(out[0]).toHaveLength(p.input_ids.length + 8);
+    } finally {
+      q4.dispose();
+      f16.dispose();
+    }
+  });
+});
