@@ -5,6 +5,12 @@ export default defineConfig(({ mode }) => {
   if (mode === 'demo') {
     return {
       root: 'demo',
+      // The embedded default model (models/kjv-llama-tiny) is served next to the page, and copied into the build,
+      // so the demo works offline and loads it through the same hub code as a Hub model.
+      publicDir: '../models',
+      // A missing file must be a 404 (the loaders probe optional files such as model.safetensors.index.json), not
+      // the SPA fallback page.
+      appType: 'mpa',
       // The demo imports the library from source so edits show up without a build.
       server: { port: 5173, fs: { allow: ['..'] } },
       preview: { port: 4173 },

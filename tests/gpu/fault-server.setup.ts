@@ -1,6 +1,6 @@
-// Starts the fault server over a copy of the hf-tiny fixtures for the browser download tests, and hands its URL to
+// Starts the fault server over a copy of the hf-tiny fixtures and the embedded models for the GPU tests, and hands its URL to
 // them as `inject('faultServer')`. Runs in Node, once per run of the project.
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -17,6 +17,11 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = mkdtempSync(join(tmpdir(), 'webslm-browser-models-'));
   cpSync(HF_TINY, root, { recursive: true });
+  // The embedded models of models/ sit beside the fixtures (e.g. `${url}/kjv-llama-tiny`).
+  const models = join(HF_TINY, '..', '..', '..', 'models');
+  if (existsSync(models)) {
+    for (const name of readdirSync(models)) cpSync(join(models, name), join(root, name), { recursive: true });
+  }
   const server = await startFaultServer(root, { cors: true, control: true });
   project.provide('faultServer', server.url);
   return async () => {
