@@ -13,6 +13,9 @@ import { AutoModelForCausalLM, type ModelDtype } from '../src/api/auto-model.js'
 export const FIXTURES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied'];
 export const SYNTHETIC = 'synthetic-125m';
 export const FIXTURE_DIR = 'tests/fixtures/hf-tiny';
+/** The embedded model (models/), benchmarked like a fixture. */
+export const EMBEDDED = 'kjv-llama-tiny';
+export const EMBEDDED_DIR = 'models';
 
 export interface ModelBenchOptions {
   /** Case names (fixture names and/or SYNTHETIC); default: all. */
@@ -22,6 +25,8 @@ export interface ModelBenchOptions {
   /** Prompt tokens; default 32 for fixtures, 16 for the synthetic model. */
   prompt?: number;
   dtype?: ModelDtype;
+  /** Several storage dtypes side by side (each case is run once per dtype); overrides `dtype`. */
+  dtypes?: ModelDtype[];
   /**
    * Runs generate() once (same prompt, 2 new tokens) before the timed run so pipelines are compiled. Default: for
    * the fixtures only (a warm-up of the synthetic model costs a whole extra prefill, over a minute on SwiftShader).
@@ -324,15 +329,19 @@ async function benchOne(
 
 export async function benchModels(ctx: GPUContext, opts: ModelBenchOptions = {}): Promise<ModelBenchRow[]> {
   const log = opts.log ?? (() => {});
-  const all = [...FIXTURES, SYNTHETIC];
+  const all = [EMBEDDED, ...FIXTURES, SYNTHETIC];
   const cases = opts.cases && opts.cases.length > 0 ? opts.cases : all;
   for (const c of cases) if (!all.includes(c)) throw new Error(`unknown model case "${c}"; one of ${all.join(', ')}`);
+  const dtypes = opts.dtypes && opts.dtypes.length > 0 ? opts.dtypes : [opts.dtype];
   const rows: ModelBenchRow[] = [];
-  for (const name of FIXTURES) {
+  for (const name of [EMBEDDED, ...FIXTURES]) {
     if (!cases.includes(name)) continue;
-    const folder = path.resolve(FIXTURE_DIR, name);
-    if (!existsSync(folder)) throw new Error(`fixture ${folder} not found: run the bench from the repository root`);
-    rows.push(await benchOne(ctx, name, folder, countParameters(folder), opts.prompt ?? 32, opts.tokens ?? 32, opts.warmup ?? true, opts));
+    const folder = path.resolve(name === EMBEDDED ? EMBEDDED_DIR : FIXTURE_DIR, name);
+    if (!existsSync(folder)) throw new Error(`model folder ${folder} not found: run the bench from the repository root`);
+    for (const dtype of dtypes) {
+      const o = { ...opts, dtype };
+      rows.push(await benchOne(ctx, name, folder, countParameters(folder), opts.prompt ?? 32, opts.tokens ?? 32, opts.warmup ?? true, o));
+    }
   }
   if (cases.includes(SYNTHETIC)) {
     const t0 = performance.now();
@@ -349,7 +358,9 @@ export async function benchModels(ctx: GPUContext, opts: ModelBenchOptions = {})
         `  ${SYNTHETIC}: ${params.toLocaleString('en-US')} parameters, ${(bytes / 1e6).toFixed(1)} MB of f16 written to ${folder} ` +
           `in ${(performance.now() - t0).toFixed(0)} ms`,
       );
-      rows.push(await benchOne(ctx, SYNTHETIC, folder, params, opts.prompt ?? 16, opts.tokens ?? 4, opts.warmup ?? false, opts));
+      for (const dtype of dtypes) {
+        rows.push(await benchOne(ctx, SYNTHETIC, folder, params, opts.prompt ?? 16, opts.tokens ?? 4, opts.warmup ?? false, { ...opts, dtype }));
+      }
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

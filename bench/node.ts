@@ -2,7 +2,7 @@
 // `webgpu` and Node built-ins, so it also runs on a GPU machine that has no npm.
 //   node dist-bench/bench.mjs [--large] [--json FILE]          matmul throughput
 //   node dist-bench/bench.mjs --kernels [--model 0.5B|1.5B] [--json FILE]   every kernel family at model shapes
-//   node dist-bench/bench.mjs --models [--case NAME]… [--tokens N] [--prompt N] [--dtype auto|f32|f16|bf16]
+//   node dist-bench/bench.mjs --models [--case NAME]… [--tokens N] [--prompt N] [--dtype auto|f32|f16|bf16|q8|q4[,…]]
 //                                      [--warmup|--no-warmup] [--json FILE]   generate() on the hf-tiny fixtures + a synthetic
 //                                      ~125M Llama (run from the repository root: fixtures are read from tests/)
 import { writeFileSync } from 'node:fs';
@@ -44,7 +44,7 @@ if (args.includes('--models')) {
     cases,
     tokens: intOf('--tokens'),
     prompt: intOf('--prompt'),
-    dtype: valueOf('--dtype') as ModelDtype | undefined,
+    dtypes: valueOf('--dtype')?.split(',').filter(Boolean) as ModelDtype[] | undefined,
     warmup: args.includes('--no-warmup') ? false : args.includes('--warmup') ? true : undefined,
     log: (line) => console.log(line),
   });
