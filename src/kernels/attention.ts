@@ -367,7 +367,8 @@ export function prepareKvWrite(ctx: GPUContext, args: KvWriteArgs): KvWriteDispa
 
   const pipeline = ctx.pipelines.get(KV_WRITE_KEY, kvWriteSource);
   const params = createBuffer(ctx, `${label}/params`, 16, UNIFORM | COPY_DST);
-  writeBuffer(ctx, params, new Uint32Array([tokens, row, start, maxSeq]));
+  const words = new Uint32Array([tokens, row, start, maxSeq]); // patched by setStep, so a step allocates nothing
+  writeBuffer(ctx, params, words);
   const bindGroup = ctx.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
@@ -384,7 +385,9 @@ export function prepareKvWrite(ctx: GPUContext, args: KvWriteArgs): KvWriteDispa
     if (!Number.isInteger(s) || s < 0 || s + n > maxSeq) {
       fail(`setStep: start must be an integer with start + tokens ≤ maxSeq (${maxSeq}), got ${s} + ${n}.`);
     }
-    writeBuffer(ctx, params, new Uint32Array([n, row, s]));
+    words[0] = n;
+    words[2] = s;
+    ctx.device.queue.writeBuffer(params, 0, words, 0, 3);
   };
   return {
     kernel: KV_WRITE_KEY,
@@ -522,7 +525,7 @@ function checkAttention(
 }
 
 /** The params uniform shared by the attention kernels (48 bytes; see their Params structs). */
-function attentionParams(args: AttentionArgs, splits: number): Uint32Array {
+function attentionParams(args: AttentionArgs, splits: number): Uint32Array<ArrayBuffer> {
   const words = new ArrayBuffer(48);
   const u32 = new Uint32Array(words);
   const f32 = new Float32Array(words);
@@ -534,6 +537,36 @@ function attentionParams(args: AttentionArgs, splits: number): Uint32Array {
   u32[10] = splits;
   u32[11] = args.maxSeq;
   return u32;
+}
+
+/**
+ * `setStep` / `setMaskStart` of the attention dispatches: they patch the words of the params uniform they keep
+ * (`words`, as first written) and write just those, so a decode step allocates nothing.
+ */
+function stepSetters(
+  ctx: GPUContext,
+  params: GPUBuffer,
+  words: Uint32Array<ArrayBuffer>,
+  tokens: number,
+  maxSeq: number,
+  fail: (message: string) => never,
+): { setStep(base: number, n?: number): void; setMaskStart(s: number): void } {
+  return {
+    setStep(b: number, n = tokens): void {
+      if (!Number.isInteger(n) || n < 1 || n > tokens) fail(`setStep: tokens must be an integer in 1..${tokens}, got ${n}.`);
+      if (!Number.isInteger(b) || b < 0 || b + n > maxSeq) {
+        fail(`setStep: base must be an integer with base + tokens ≤ maxSeq (${maxSeq}), got ${b} + ${n}.`);
+      }
+      words[0] = n;
+      words[4] = b;
+      ctx.device.queue.writeBuffer(params, 0, words, 0, 5); // tokens … base
+    },
+    setMaskStart(s: number): void {
+      if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) fail(`setMaskStart: expected a non-negative integer, got ${s}.`);
+      words[5] = s;
+      ctx.device.queue.writeBuffer(params, 20, words, 5, 1);
+    },
+  };
 }
 
 /** args.rowMaskStart, or a zero-filled (batch) u32 buffer the caller must put in its dispatch's `owned`. */
@@ -563,7 +596,8 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
   const kernel = serial ? ATTENTION_SERIAL_KEY : ATTENTION_KEY;
   const pipeline = ctx.pipelines.get(kernel, serial ? attentionSerialSource : attentionSource);
   const params = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
-  writeBuffer(ctx, params, attentionParams(args, 0));
+  const words = attentionParams(args, 0);
+  writeBuffer(ctx, params, words);
   const rowMask = rowMaskBuffer(ctx, args, label, maskBytes);
 
   const bindGroup = ctx.device.createBindGroup({
@@ -578,18 +612,7 @@ export function prepareAttention(ctx: GPUContext, args: AttentionArgs): Attentio
       { binding: 5, resource: { buffer: rowMask.buffer, offset: 0, size: maskBytes } },
     ],
   });
-  const setStep = (b: number, n = tokens): void => {
-    if (!Number.isInteger(n) || n < 1 || n > tokens) fail(`setStep: tokens must be an integer in 1..${tokens}, got ${n}.`);
-    if (!Number.isInteger(b) || b < 0 || b + n > maxSeq) {
-      fail(`setStep: base must be an integer with base + tokens ≤ maxSeq (${maxSeq}), got ${b} + ${n}.`);
-    }
-    ctx.device.queue.writeBuffer(params, 0, new Uint32Array([n]));
-    ctx.device.queue.writeBuffer(params, 16, new Uint32Array([b]));
-  };
-  const setMaskStart = (s: number): void => {
-    if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) fail(`setMaskStart: expected a non-negative integer, got ${s}.`);
-    ctx.device.queue.writeBuffer(params, 20, new Uint32Array([s]));
-  };
+  const { setStep, setMaskStart } = stepSetters(ctx, params, words, tokens, maxSeq, fail);
   return {
     kernel,
     label,
@@ -846,7 +869,8 @@ export function prepareSplitDecodeAttention(ctx: GPUContext, args: SplitDecodeAt
   const partialPipeline = ctx.pipelines.get(SPLIT_ATTENTION_KEY, splitAttentionSource);
   const combinePipeline = ctx.pipelines.get(SPLIT_COMBINE_KEY, splitCombineSource);
   const params = createBuffer(ctx, `${label}/params`, 48, UNIFORM | COPY_DST);
-  writeBuffer(ctx, params, attentionParams(args, splits));
+  const words = attentionParams(args, splits);
+  writeBuffer(ctx, params, words);
   const scratch = createBuffer(ctx, `${label}/partials`, partBytes, STORAGE);
   const rowMask = rowMaskBuffer(ctx, args, label, maskBytes);
 
@@ -871,18 +895,7 @@ export function prepareSplitDecodeAttention(ctx: GPUContext, args: SplitDecodeAt
       { binding: 2, resource: { buffer: params } },
     ],
   });
-  const setStep = (b: number, n = tokens): void => {
-    if (!Number.isInteger(n) || n < 1 || n > tokens) fail(`setStep: tokens must be an integer in 1..${tokens}, got ${n}.`);
-    if (!Number.isInteger(b) || b < 0 || b + n > maxSeq) {
-      fail(`setStep: base must be an integer with base + tokens ≤ maxSeq (${maxSeq}), got ${b} + ${n}.`);
-    }
-    ctx.device.queue.writeBuffer(params, 0, new Uint32Array([n]));
-    ctx.device.queue.writeBuffer(params, 16, new Uint32Array([b]));
-  };
-  const setMaskStart = (s: number): void => {
-    if (!Number.isInteger(s) || s < 0 || s > 0xffffffff) fail(`setMaskStart: expected a non-negative integer, got ${s}.`);
-    ctx.device.queue.writeBuffer(params, 20, new Uint32Array([s]));
-  };
+  const { setStep, setMaskStart } = stepSetters(ctx, params, words, tokens, maxSeq, fail);
   const partial: KernelDispatch = {
     kernel: SPLIT_ATTENTION_KEY,
     label: `${label}/partial`,

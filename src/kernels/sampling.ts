@@ -336,6 +336,8 @@ export interface SamplingDispatch extends KernelDispatch {
   readonly params: Readonly<Required<SamplingParams>>;
   /** Validates and writes new parameters (merged over the current ones) with `writeBuffer`; no rebuild. */
   update(params: SamplingParams): void;
+  /** `update({ step })` for a decode loop: writes the one word and allocates nothing. */
+  setStep(step: number): void;
 }
 
 export const DEFAULT_SAMPLING_PARAMS: Readonly<Required<SamplingParams>> = Object.freeze({
@@ -461,6 +463,7 @@ export function prepareSampling(ctx: GPUContext, args: SamplingArgs): SamplingDi
   };
   write(params);
   let current: Readonly<Required<SamplingParams>> = Object.freeze({ ...params });
+  let stepNow = params.step; // setStep changes it without rebuilding `current`
   return {
     kernel,
     label,
@@ -469,13 +472,23 @@ export function prepareSampling(ctx: GPUContext, args: SamplingArgs): SamplingDi
     workgroups: [rows, 1, 1],
     owned,
     get params() {
+      if (current.step !== stepNow) current = Object.freeze({ ...current, step: stepNow });
       return current;
     },
     update(next: SamplingParams) {
-      const merged = mergeParams(current, next);
+      const merged = mergeParams({ ...current, step: stepNow }, next);
       checkParams(label, merged);
       write(merged);
       current = Object.freeze(merged);
+      stepNow = merged.step;
+    },
+    setStep(step: number) {
+      if (!Number.isInteger(step) || step < 0 || step > 0xffffffff) {
+        throw new GPUValidationError(`sampling "${label}": step must be a u32 integer, got ${step}.`);
+      }
+      u32[10] = step;
+      ctx.device.queue.writeBuffer(uniform, 40, u32, 10, 1);
+      stepNow = step;
     },
   };
 }

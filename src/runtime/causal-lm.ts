@@ -25,7 +25,7 @@ import { IncrementalDecoder } from '../tokenizer/streaming.js';
 import type { PreTrainedTokenizer } from '../tokenizer/tokenizer.js';
 import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, createBuffer, writeBuffer } from './buffers.js';
 import type { GPUContext } from './gpu-context.js';
-import { positionIds, readBatch, type Batch, type IdsInput } from './inputs.js';
+import { positionIds, readBatch, type IdsInput } from './inputs.js';
 import { Tensor } from './tensor.js';
 import type { WeightStore } from './weights.js';
 
@@ -96,7 +96,9 @@ interface Workspace {
   buffers: GPUBuffer[];
 }
 
+/** What a decode step records for `batch` sequences, built once per batch size. */
 interface Tail {
+  batch: number;
   sampler: SamplingDispatch;
   bookkeeping: KernelDispatch;
   prefillHead: HeadPlan;
@@ -288,15 +290,13 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
     return this.ws;
   }
 
-  private body(kind: 'prefill' | 'decode', batch: number, tokens: number): BodyPlan {
-    const key = `${kind}:${batch}:${tokens}`;
+  /** The prefill body for a (batch, chunk) shape, over the uploaded ids and positions (decode's is in the tail). */
+  private prefillBody(batch: number, tokens: number): BodyPlan {
+    const key = `${batch}:${tokens}`;
     let plan = this.bodies.get(key);
     if (!plan) {
       const ws = this.ws!;
-      const inputs =
-        kind === 'prefill'
-          ? { ids: ws.ids, positions: ws.positions, rowMaskStart: ws.rowMaskStart }
-          : { ids: ws.decodeIds, positions: ws.decodePositions, rowMaskStart: ws.rowMaskStart };
+      const inputs = { ids: ws.ids, positions: ws.positions, rowMaskStart: ws.rowMaskStart };
       // Keep a few shapes (full chunk, a remainder, single tokens); drop the oldest beyond that.
       if (this.bodies.size >= 6) {
         const [oldKey, old] = this.bodies.entries().next().value as [string, BodyPlan];
@@ -310,7 +310,7 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
   }
 
   private ensureTail(batch: number): Tail {
-    if (this.tail && this.tail.sampler.workgroups[0] === batch) return this.tail;
+    if (this.tail?.batch === batch) return this.tail;
     this.disposeTail();
     const ws = this.ws!;
     const { ctx, instance, config } = this.parts;
@@ -320,11 +320,12 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
     const decodeBody = instance.body({ ids: ws.decodeIds, positions: ws.decodePositions, rowMaskStart: ws.rowMaskStart }, batch, 1);
     const prefillHead = instance.head(ws.last, ws.logits, batch);
     const decodeHead = instance.head(decodeBody.output, ws.logits, batch);
-    this.tail = { sampler, bookkeeping, prefillHead, decodeHead, decodeBody };
+    this.tail = { batch, sampler, bookkeeping, prefillHead, decodeHead, decodeBody };
     return this.tail;
   }
 
-  private uploadChunk(batch: Batch, rows: number[][], positions: number[][], start: number, tokens: number): void {
+  /** Writes tokens start..start+tokens−1 of every row (ids and position ids), packed (row, token). */
+  private uploadChunk(rows: number[][], positions: number[][], start: number, tokens: number): void {
     const ws = this.ws!;
     const ids = new Uint32Array(rows.length * tokens);
     const pos = new Uint32Array(rows.length * tokens);
@@ -334,7 +335,6 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
         pos[b * tokens + t] = positions[b]![start + t]!;
       }
     });
-    void batch;
     writeBuffer(this.parts.ctx, ws.ids, ids);
     writeBuffer(this.parts.ctx, ws.positions, pos);
   }
@@ -365,10 +365,10 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
     try {
       for (let start = 0; start < S; start += prefillChunk) {
         const T = Math.min(prefillChunk, S - start);
-        const body = this.body('prefill', B, T);
+        const body = this.prefillBody(B, T);
         const head = this.parts.instance.head(body.output, logitsBuf, B * T);
         heads.push(head);
-        this.uploadChunk(batch, batch.ids, positions, start, T);
+        this.uploadChunk(batch.ids, positions, start, T);
         body.setStep(start, T);
         const encoder = ctx.device.createCommandEncoder({ label: 'forward' });
         recordDispatches(encoder, [...body.dispatches, ...head.dispatches], 'forward');
@@ -405,12 +405,15 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
       throw new ConfigError('min_new_tokens is not supported yet: leave it at 0 (stop on EOS as soon as it is produced).');
     }
     // num_return_sequences: each prompt repeated (repeat_interleave), every copy sampled independently.
+    const inputPositions = positionIds(input);
     const rows: number[][] = [];
     const leftPad: number[] = [];
+    const positions: number[][] = [];
     input.ids.forEach((row, b) => {
       for (let r = 0; r < gen.numReturnSequences; r++) {
         rows.push([...row]);
         leftPad.push(input.leftPad[b]!);
+        positions.push(inputPositions[b]!);
       }
     });
     const B = rows.length;
@@ -434,8 +437,6 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
 
     const ws = this.ensureWorkspace(B);
     const tail = this.ensureTail(B);
-    const padForPositions: Batch = { ...input, ids: rows, leftPad, mask: rows.map((_, i) => input.mask[Math.floor(i / gen.numReturnSequences)]!), rightPad: rows.map(() => 0) };
-    const positions = positionIds(padForPositions);
 
     // Per-sequence state on the GPU: padding, repetition history (the padded prompt, as transformers penalises
     // every id of input_ids), and the position before the first new token (bookkeeping adds one).
@@ -465,8 +466,8 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
     // Prefill: chunks of the prompt; the last one also samples the first new token.
     for (let start = 0; start < L; start += prefillChunk) {
       const T = Math.min(prefillChunk, L - start);
-      const body = this.body('prefill', B, T);
-      this.uploadChunk(padForPositions, rows, positions, start, T);
+      const body = this.prefillBody(B, T);
+      this.uploadChunk(rows, positions, start, T);
       body.setStep(start, T);
       const encoder = ctx.device.createCommandEncoder({ label: 'prefill' });
       recordDispatches(encoder, body.dispatches, 'prefill');
@@ -484,18 +485,19 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
     const submitDecode = (step: number) => {
       // Step `step` reads the id sampled at step − 1 (at cache position L + step − 1) and samples the next.
       tail.decodeBody.setStep(L + step - 1, 1);
-      tail.sampler.update({ step });
+      tail.sampler.setStep(step);
       const encoder = ctx.device.createCommandEncoder({ label: `decode ${step}` });
       recordDispatches(encoder, decodeDispatches, 'decode');
       encoder.copyBufferToBuffer(ws.decodeIds, 0, ws.readback[step % 2]!, 0, B * 4);
       submit(encoder);
     };
+    const got = new Uint32Array(B); // each step's ids, read before the next step is mapped
     const read = async (step: number): Promise<Uint32Array> => {
       const buffer = ws.readback[step % 2]!;
       await buffer.mapAsync(MAP_READ, 0, B * 4);
-      const ids = new Uint32Array(buffer.getMappedRange(0, B * 4).slice(0));
+      got.set(new Uint32Array(buffer.getMappedRange(0, B * 4)));
       buffer.unmap();
-      return ids;
+      return got;
     };
 
     const finished = new Array<boolean>(B).fill(false);
