@@ -3,11 +3,12 @@
 // Per model: load time, prefill tokens/s, time to first token, decode tokens/s, GB/s of weights streamed per
 // decode step, GPU memory held, and the dispatches, submits and bytes read back per decode step.
 // Imports only Node built-ins and webslm sources, so it bundles into dist-bench/bench.mjs.
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { GPUContext } from '../src/runtime/gpu-context.js';
 import { AutoModelForCausalLM, type ModelDtype } from '../src/api/auto-model.js';
+import { parseSafetensorsHeader, readHeaderLength, type SafetensorsTensor } from '../src/hub/safetensors.js';
 
 /** The Llama-family fixtures under tests/fixtures/hf-tiny (relative to the working directory). */
 export const FIXTURES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied'];
@@ -68,17 +69,17 @@ export interface ModelBenchRow {
 // ---------------------------------------------------------------------------------------------------------------
 // Parameter count from the safetensors headers of a folder.
 
-function readHeader(file: string): Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> {
+/** The tensors of a safetensors file, from its header (read with the loader's own parser). */
+function readHeader(file: string): SafetensorsTensor[] {
   const fd = openSync(file, 'r');
   try {
-    const len = Buffer.alloc(8);
-    readSync(fd, len, 0, 8, 0);
-    const n = Number(len.readBigUInt64LE(0));
-    const json = Buffer.alloc(n);
-    readSync(fd, json, 0, n, 8);
-    const header = JSON.parse(json.toString('utf8'));
-    delete header.__metadata__;
-    return header;
+    const size = fstatSync(fd).size;
+    const first = Buffer.alloc(8);
+    readSync(fd, first, 0, 8, 0);
+    const headerLength = readHeaderLength(first, file, size);
+    const bytes = Buffer.alloc(8 + headerLength);
+    readSync(fd, bytes, 0, bytes.length, 0);
+    return parseSafetensorsHeader(bytes, size, file).tensors;
   } finally {
     closeSync(fd);
   }
@@ -88,7 +89,7 @@ export function countParameters(folder: string): number {
   let n = 0;
   for (const f of readdirSync(folder)) {
     if (!f.endsWith('.safetensors')) continue;
-    for (const t of Object.values(readHeader(path.join(folder, f)))) n += t.shape.reduce((a, b) => a * b, 1);
+    for (const t of readHeader(path.join(folder, f))) n += t.shape.reduce((a, b) => a * b, 1);
   }
   return n;
 }

@@ -6,6 +6,7 @@ import { ConfigError, DownloadError, OutOfMemoryError } from '../errors.js';
 import { streamModelTensors } from '../hub/load-weights.js';
 import { readModelFileText, type ModelFileOptions } from '../hub/model-files.js';
 import type { DecoderConfig } from '../models/config.js';
+import type { ModelFamily } from '../models/family.js';
 import { familyFor } from '../models/registry.js';
 import { DEFAULT_QUANT_GROUP, QUANT_GROUPS, type QuantGroup } from '../kernels/quant.js';
 import { formatBytes } from '../runtime/buffers.js';
@@ -89,7 +90,7 @@ export class AutoModelForCausalLM {
       // Converting on load holds one tensor twice more (its upload and its converted copy) for a moment; quantizing
       // holds one whole slot staged as stored.
       const transient = dtype === 'auto' ? 0 : 2 * Math.max(...specs.map((s) => s.rows * s.cols * 4));
-      const workspace = estimateWorkspace(config, maxContext, prefillChunk);
+      const workspace = estimateWorkspace(family, config, maxContext, prefillChunk);
       const estimate = weightBytes + workspace + transient;
       if (options.max_gpu_memory !== undefined && estimate > options.max_gpu_memory) {
         throw new OutOfMemoryError(
@@ -133,17 +134,14 @@ export class AutoModelForCausalLM {
 }
 
 /**
- * GPU bytes besides the weights for one sequence: the KV cache (f32) for `maxContext` positions, one prefill chunk of
- * activations, a forward call's logits for that chunk (and their readback copy), the sampler's rows, the repetition
- * history, and the prepared dispatches' uniforms (a few cached plans of ~14 dispatches per layer).
+ * GPU bytes besides the weights for one sequence: the family's KV cache and scratch for one prefill chunk, plus what
+ * the runtime adds: a forward call's logits for that chunk (and their readback copy) and the final-norm rows, the
+ * sampler's rows, the repetition history, and the prepared dispatches' uniforms (a few cached plans of ~14 dispatches
+ * per layer).
  */
-function estimateWorkspace(c: DecoderConfig, maxContext: number, chunk: number): number {
-  const kvDim = c.numKvHeads * c.headDim;
-  const qDim = c.numHeads * c.headDim;
-  const kv = 2 * c.numLayers * maxContext * kvDim;
-  const perRow = 3 * c.hiddenSize + 2 * qDim + 2 * kvDim + (c.qkNorm ? qDim + kvDim : 0) + 3 * c.intermediateSize;
+function estimateWorkspace(family: ModelFamily, c: DecoderConfig, maxContext: number, chunk: number): number {
   const forward = 2 * chunk * c.vocabSize + chunk * c.hiddenSize;
   const sampling = 2 * c.vocabSize + 3 * c.hiddenSize + maxContext + 16;
   const uniforms = 8 * (14 * c.numLayers + 8) * 16;
-  return (kv + perRow * chunk + forward + sampling + uniforms) * 4;
+  return family.workspaceBytes(c, 1, chunk, maxContext) + (forward + sampling + uniforms) * 4;
 }

@@ -56,6 +56,8 @@ export interface ModelFamily {
   readonly modelTypes: readonly string[];
   /** Weight slots for this config (the checkpoint must hold exactly these tensors, but for `ignoreTensor`). */
   weights(config: DecoderConfig): WeightSlotSpec[];
+  /** Bytes an instance's `allocate(batch, rowsCapacity, maxSeq)` takes, known from the config alone (the estimate). */
+  workspaceBytes(config: DecoderConfig, batch: number, rowsCapacity: number, maxSeq: number): number;
   /** Checkpoint tensors that are present in some exports but unused (e.g. `rotary_emb.inv_freq`). */
   ignoreTensor(name: string, config: DecoderConfig): boolean;
   instantiate(ctx: GPUContext, config: DecoderConfig, weights: WeightStore): FamilyInstance;

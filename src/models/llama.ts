@@ -30,15 +30,13 @@ import { ConfigError, OutOfMemoryError } from '../errors.js';
 import { prepareAttention, prepareKvWrite, type AttentionDispatch, type KvWriteDispatch } from '../kernels/attention.js';
 import { disposeDispatch, type KernelDispatch } from '../kernels/dispatch.js';
 import { prepareGated } from '../kernels/elementwise.js';
-import { prepareEmbedding } from '../kernels/embedding.js';
-import { prepareLinear } from '../kernels/linear.js';
 import { prepareRMSNorm } from '../kernels/norm.js';
 import { prepareRopeF32 } from '../kernels/rope.js';
 import { ropeInvFreq } from '../kernels/rope-scaling.js';
 import { COPY_DST, COPY_SRC, STORAGE, createBuffer, formatBytes, uploadBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import { isQuantized, type WeightSlotSpec, type WeightStore } from '../runtime/weights.js';
-import { prepareQuantLinear } from '../kernels/quant-linear.js';
+import { prepareChunkedEmbedding, prepareChunkedLinear } from '../runtime/weight-kernels.js';
+import type { WeightSlotSpec, WeightStore } from '../runtime/weights.js';
 import type { DecoderConfig } from './config.js';
 import type { BodyPlan, FamilyInstance, HeadPlan, ModelFamily, StepInputs } from './family.js';
 
@@ -117,94 +115,6 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
   return specs;
 }
 
-/** A linear over a weight that may be split by rows: one dispatch per chunk, each writing its column range. */
-export function prepareChunkedLinear(
-  ctx: GPUContext,
-  weights: WeightStore,
-  key: string,
-  args: { x: GPUBuffer; y: GPUBuffer; M: number; K: number; bias?: GPUBuffer; residual?: GPUBuffer; label: string },
-): KernelDispatch[] {
-  const slot = weights.get(key);
-  const N = slot.spec.rows;
-  const format = slot.format;
-  if (isQuantized(format)) {
-    // q4/q8: the fused dequant kernels, chunk by chunk (a bias or residual only when unsplit).
-    if (slot.chunks.length > 1 && (args.bias || args.residual)) {
-      throw new ConfigError(`Weight "${key}" had to be split across bindings; a split layer with a bias or residual is not supported.`);
-    }
-    const whole = slot.chunks.length === 1;
-    return slot.chunks.map((chunk, i) =>
-      prepareQuantLinear(ctx, {
-        x: args.x,
-        q: chunk.buffer,
-        scales: chunk.scales!,
-        zeros: chunk.zeros,
-        bits: format === 'q4' ? 4 : 8,
-        group: slot.group,
-        y: args.y,
-        M: args.M,
-        N: chunk.rows,
-        K: args.K,
-        bias: whole ? args.bias : undefined,
-        residual: whole ? args.residual : undefined,
-        yStride: whole ? undefined : N,
-        yOffset: whole ? undefined : chunk.firstRow,
-        label: whole ? args.label : `${args.label}[${i}]`,
-      }),
-    );
-  }
-  if (slot.chunks.length === 1) {
-    const w = slot.chunks[0]!.buffer;
-    return [prepareLinear(ctx, { ...args, w, format, N })];
-  }
-  if (args.bias || args.residual) {
-    throw new ConfigError(`Weight "${key}" had to be split across bindings; a split layer with a bias or residual is not supported.`);
-  }
-  return slot.chunks.map((chunk, i) =>
-    prepareLinear(ctx, {
-      x: args.x,
-      w: chunk.buffer,
-      format,
-      y: args.y,
-      M: args.M,
-      N: chunk.rows,
-      K: args.K,
-      yStride: N,
-      yOffset: chunk.firstRow,
-      label: `${args.label}[${i}]`,
-    }),
-  );
-}
-
-/** The embedding gather over a table that may be split by rows. */
-export function prepareChunkedEmbedding(
-  ctx: GPUContext,
-  weights: WeightStore,
-  key: string,
-  args: { ids: GPUBuffer; out: GPUBuffer; tokens: number; scale?: number; label: string },
-): KernelDispatch[] {
-  const slot = weights.get(key);
-  const vocab = slot.spec.rows;
-  const hidden = slot.spec.cols;
-  const format = slot.format;
-  if (isQuantized(format)) throw new ConfigError(`Internal: the embedding table "${key}" is never quantized.`);
-  return slot.chunks.map((chunk, i) =>
-    prepareEmbedding(ctx, {
-      table: chunk.buffer,
-      format,
-      ids: args.ids,
-      out: args.out,
-      tokens: args.tokens,
-      vocab,
-      hidden,
-      scale: args.scale,
-      firstRow: chunk.firstRow,
-      tableRows: chunk.rows,
-      label: slot.chunks.length === 1 ? args.label : `${args.label}[${i}]`,
-    }),
-  );
-}
-
 interface Scratch {
   rows: number;
   batch: number;
@@ -222,6 +132,15 @@ interface Scratch {
   act: GPUBuffer;
   kCache: GPUBuffer[];
   vCache: GPUBuffer[];
+}
+
+/** Bytes of `LlamaInstance.allocate`: the scratch buffers listed at the top, per row, and the f32 KV cache. */
+function llamaWorkspaceBytes(c: DecoderConfig, batch: number, rows: number, maxSeq: number): number {
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const perRow = 3 * c.hiddenSize + 2 * qDim + 2 * kvDim + (c.qkNorm ? qDim + kvDim : 0) + 3 * c.intermediateSize;
+  const kv = 2 * c.numLayers * batch * maxSeq * kvDim;
+  return (perRow * rows + kv) * F32;
 }
 
 export class LlamaInstance implements FamilyInstance {
@@ -242,12 +161,7 @@ export class LlamaInstance implements FamilyInstance {
   }
 
   workspaceBytes(batch: number, rows: number, maxSeq: number): number {
-    const c = this.config;
-    const qDim = c.numHeads * c.headDim;
-    const kvDim = c.numKvHeads * c.headDim;
-    const perRow = 3 * c.hiddenSize + 2 * qDim + 2 * kvDim + (c.qkNorm ? qDim + kvDim : 0) + 3 * c.intermediateSize;
-    const kv = 2 * c.numLayers * batch * maxSeq * kvDim;
-    return (perRow * rows + kv) * F32;
+    return llamaWorkspaceBytes(this.config, batch, rows, maxSeq);
   }
 
   allocate(batch: number, rows: number, maxSeq: number): void {
@@ -322,7 +236,6 @@ export class LlamaInstance implements FamilyInstance {
     const I = c.intermediateSize;
     const D = c.headDim;
     const qDim = c.numHeads * D;
-    const kvDim = c.numKvHeads * D;
     const list: KernelDispatch[] = [];
     const steps: Array<KvWriteDispatch | AttentionDispatch> = [];
     const bias = (key: string) => (w.has(key) ? w.single(key) : undefined);
@@ -398,7 +311,6 @@ export class LlamaInstance implements FamilyInstance {
       for (const d of list) disposeDispatch(d);
       throw e;
     }
-    void kvDim;
     return {
       batch,
       tokens,
@@ -441,6 +353,7 @@ export const llamaFamily: ModelFamily = {
   name: 'llama',
   modelTypes: ['llama', 'mistral', 'qwen2', 'qwen3'],
   weights: llamaWeights,
+  workspaceBytes: llamaWorkspaceBytes,
   ignoreTensor(name: string, config: DecoderConfig): boolean {
     // Older Llama exports carry the rotary inverse-frequency buffers; a tied checkpoint may still hold lm_head.
     return name.endsWith('.rotary_emb.inv_freq') || (config.tieWordEmbeddings && name === 'lm_head.weight');

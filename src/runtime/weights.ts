@@ -350,7 +350,7 @@ export class WeightStore {
     if (isQuantized(slot.format)) throw new ConfigError(`Internal: "${slot.spec.key}" is uploaded staged, not quantized.`);
     const format: WeightFormat = slot.format;
     const cols = slot.spec.kind === 'vector' ? 1 : slot.spec.cols;
-    const partRows = slot.spec.kind === 'vector' ? part.shape[0]! : part.shape[0]!;
+    const partRows = part.shape[0]!; // a vector part's length, or a matrix part's rows
     const srcEl = bytesPerElement(srcFormat);
     const dstEl = bytesPerElement(format);
     const temps: GPUBuffer[] = [];

@@ -94,7 +94,6 @@ function splitFromJSON(o: JsonObject, path: string): SplitPreTokenizer {
   const pattern = obj(o.pattern, `${path}.pattern`);
   const behavior = behaviorOf(o, path);
   const invert = bool(o, 'invert', path);
-  const keys = Object.keys(pattern);
   const kind = Object.keys(pattern).join();
   if (kind !== 'String' && kind !== 'Regex') fail(`${path}.pattern`, 'must be {"String": "..."} or {"Regex": "..."}');
   const source = str(pattern, kind, `${path}.pattern`);

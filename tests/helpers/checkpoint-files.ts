@@ -1,5 +1,6 @@
 // Broken checkpoints for load tests: a fixture's real files fetched from the fixture server, edited (config fields,
 // tensors dropped, reshaped or retyped), and handed to the loaders as `File`s. Runs in Node and in the browser.
+import { parseSafetensorsHeader } from '../../src/hub/safetensors.js';
 import { writeSafetensors, type TensorToWrite } from './safetensors-writer.js';
 
 export interface Checkpoint {
@@ -7,26 +8,18 @@ export interface Checkpoint {
   tensors: TensorToWrite[];
 }
 
-/** Every tensor of a safetensors file, in file order, with a copy of its bytes. */
+/** Every tensor of a safetensors file, in file order, with a copy of its bytes (the header read by the loader's parser). */
 export function readSafetensors(file: Uint8Array): Checkpoint {
-  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerLength))) as Record<string, unknown>;
-  const data = 8 + headerLength;
-  const out: Checkpoint = { tensors: [] };
-  const entries: Array<TensorToWrite & { begin: number }> = [];
-  for (const [name, value] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      out.metadata = value as Record<string, string>;
-      continue;
-    }
-    const t = value as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    const [begin, end] = t.data_offsets;
-    entries.push({ name, dtype: t.dtype, shape: [...t.shape], bytes: file.slice(data + begin, data + end), begin });
-  }
-  entries.sort((a, b) => a.begin - b.begin);
-  out.tensors = entries.map(({ name, dtype, shape, bytes }) => ({ name, dtype, shape, bytes }));
-  return out;
+  const header = parseSafetensorsHeader(file, file.length, 'model.safetensors');
+  return {
+    metadata: Object.keys(header.metadata).length > 0 ? header.metadata : undefined,
+    tensors: header.tensors.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      bytes: file.slice(t.byteOffset, t.byteOffset + t.byteLength),
+    })),
+  };
 }
 
 /** The named files of a fixture case, fetched from the fixture server. */

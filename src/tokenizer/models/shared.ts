@@ -2,9 +2,8 @@
  * What the models share: the `vocab` object reader and the accessors of a vocabulary-backed model, an integer-pair
  * hash map, a bounded word cache and UTF-8 helpers.
  */
-import { TokenizerError } from '../../errors.js';
 import type { Model, TokenSink } from '../components.js';
-import { describe, fail, obj, str, type JsonObject } from '../json.js';
+import { describe, fail, obj, type JsonObject } from '../json.js';
 
 const MAX_ID = 0xffffffff; // ids are u32 in the Rust library
 
