@@ -74,6 +74,17 @@ export class AutoModelForCausalLM {
     }
     const config = parseModelConfig(await readModelFileText(model, 'config.json', options), model);
     const family = familyFor(config.modelType);
+    const prequantized = config.quantization ?? undefined;
+    if (prequantized) {
+      // The checkpoint fixes the weights' format: its Linears run as q4 (repacked on the GPU), the rest as stored.
+      if (dtype !== 'auto' && dtype !== 'q4') {
+        throw new ConfigError(`"${model}" is pre-quantized (${prequantized.describe}); load it with dtype 'auto' or 'q4', not ${JSON.stringify(dtypeOption)}.`);
+      }
+      if (options.group_size !== undefined && options.group_size !== prequantized.group) {
+        throw new ConfigError(`"${model}" is pre-quantized with group size ${prequantized.group}; group_size ${options.group_size} cannot apply.`);
+      }
+    }
+    const loadDtype: LoadDtype = prequantized ? 'auto' : dtype;
     const genText = await optionalText(model, 'generation_config.json', options);
     const generationConfig: GenerationOptions | null = genText === null ? null : parseGenerationConfigJson(genText);
 
@@ -86,10 +97,10 @@ export class AutoModelForCausalLM {
     const weights = new WeightStore(ctx);
     try {
       // The estimate, before anything is allocated or downloaded: weights + one sequence's KV cache and scratch.
-      const weightBytes = estimateWeightBytes(specs, { dtype, torchDtype: config.torchDtype, quantGroup });
+      const weightBytes = estimateWeightBytes(specs, { dtype: loadDtype, torchDtype: config.torchDtype, quantGroup, prequantized });
       // Converting on load holds one tensor twice more (its upload and its converted copy) for a moment; quantizing
       // holds one whole slot staged as stored.
-      const transient = dtype === 'auto' ? 0 : 2 * Math.max(...specs.map((s) => s.rows * s.cols * 4));
+      const transient = loadDtype === 'auto' ? 0 : 2 * Math.max(...specs.map((s) => s.rows * s.cols * 4));
       const workspace = estimateWorkspace(family, config, maxContext, prefillChunk);
       const estimate = weightBytes + workspace + transient;
       if (options.max_gpu_memory !== undefined && estimate > options.max_gpu_memory) {
@@ -102,10 +113,11 @@ export class AutoModelForCausalLM {
       let loadError: unknown = null;
       try {
         await weights.load(specs, streamModelTensors(model, options), {
-          dtype,
+          dtype: loadDtype,
           torchDtype: config.torchDtype,
           maxBindingBytes: options.max_binding_bytes,
           quantGroup,
+          prequantized,
           ignore: (name) => family.ignoreTensor(name, config),
           describeConfig: `config.json has num_hidden_layers ${config.numLayers}, tie_word_embeddings ${config.tieWordEmbeddings}`,
         });

@@ -9,6 +9,7 @@
 import { ConfigError } from '../errors.js';
 import type { Activation } from '../kernels/elementwise.js';
 import { ropeInvFreq, type RopeConfig } from '../kernels/rope-scaling.js';
+import { parseQuantizationConfig, type PrequantizedConfig } from './quantization-config.js';
 
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ['llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'phi3', 'gpt2'];
 
@@ -59,6 +60,8 @@ export interface DecoderConfig {
   queryPreAttnScalar: number | null;
   /** Gemma / Gemma-2: embeddings are multiplied by sqrt(hidden_size), RMSNorm weights are used as (1 + w). */
   gemmaNorm: boolean;
+  /** A pre-quantized (AWQ / GPTQ) checkpoint's `quantization_config`, or null. */
+  quantization: PrequantizedConfig | null;
   /** config.json as parsed, with the config class's defaults filled in for absent fields. */
   raw: Record<string, unknown>;
 }
@@ -421,6 +424,7 @@ export function normalizeConfig(raw: unknown, file = 'config.json'): DecoderConf
     bosTokenId: r.tokenId('bos_token_id'),
     eosTokenId: r.tokenIds('eos_token_id'),
     padTokenId: r.tokenId('pad_token_id'),
+    quantization: parseQuantizationConfig(filled, file),
     raw: filled,
   };
 

@@ -16,6 +16,8 @@ import { ConfigError, OutOfMemoryError, SafetensorsError } from '../errors.js';
 import type { ModelTensor } from '../hub/load-weights.js';
 import type { SafetensorsDtype } from '../hub/safetensors.js';
 import { prepareConvert } from '../kernels/convert.js';
+import { preparePackGroupParams, prepareRepack } from '../kernels/repack.js';
+import type { PrequantizedConfig } from '../models/quantization-config.js';
 import { DEFAULT_QUANT_GROUP, prepareQuantize, quantizedBytes, type QuantBits, type QuantGroup } from '../kernels/quant.js';
 import { disposeDispatch, recordDispatches, type KernelDispatch } from '../kernels/dispatch.js';
 import { bytesPerElement, weightBufferBytes, type WeightFormat } from '../kernels/weight-format.js';
@@ -104,23 +106,41 @@ export interface WeightLoadOptions {
   ignore?: (name: string) => boolean;
   /** How the config explains an unexpected tensor, e.g. `config.json has num_hidden_layers 2`. */
   describeConfig?: string;
+  /**
+   * A pre-quantized AWQ / GPTQ checkpoint: its Linears arrive as `qweight` / `qzeros` / `scales` (/ `g_idx`) in place
+   * of `weight` and are repacked on the GPU into q4 slots; everything else loads as with dtype 'auto'.
+   */
+  prequantized?: PrequantizedConfig;
+}
+
+/** The tensors of one pre-quantized Linear, in place of its `weight`. `g_idx` (GPTQ) is checked, not stored. */
+type Piece = 'qweight' | 'qzeros' | 'scales' | 'g_idx' | 'bias';
+const REQUIRED_PIECES: readonly Piece[] = ['qweight', 'qzeros', 'scales'];
+
+/** A q4 slot filling from pre-quantized tensors: staged per-group params per chunk, and the parts' uploads. */
+interface PackedPending {
+  slot: WeightSlot;
+  staging: { scaleEl: GPUBuffer; zeroEl: GPUBuffer }[];
+  parts: Map<string, Partial<Record<Piece, GPUBuffer>>>;
+  done: number;
 }
 
 /** Bytes the slots take on the GPU in the format the load will use (for the up-front memory estimate). */
 export function estimateWeightBytes(
   specs: readonly WeightSlotSpec[],
-  options: Pick<WeightLoadOptions, 'dtype' | 'torchDtype' | 'quantGroup'>,
+  options: Pick<WeightLoadOptions, 'dtype' | 'torchDtype' | 'quantGroup' | 'prequantized'>,
 ): number {
   const stored: WeightFormat = TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32';
+  const group = options.prequantized?.group ?? options.quantGroup ?? DEFAULT_QUANT_GROUP;
   let total = 0;
   for (const s of specs) {
     if (s.kind === 'vector') {
       total += s.rows * 4;
       continue;
     }
-    const format = slotFormat(s, options.dtype, stored);
+    const format = slotFormat(s, options.dtype, stored, options.prequantized);
     if (isQuantized(format)) {
-      const b = quantizedBytes({ bits: bitsOf(format), N: s.rows, K: s.cols, group: options.quantGroup ?? DEFAULT_QUANT_GROUP });
+      const b = quantizedBytes({ bits: bitsOf(format), N: s.rows, K: s.cols, group });
       total += b.q + b.scales + b.zeros;
     } else {
       total += weightBufferBytes(format, s.rows * s.cols);
@@ -129,9 +149,13 @@ export function estimateWeightBytes(
   return total;
 }
 
-/** The storage of a matrix slot for a load's dtype, given the dtype its first tensor arrives in. */
-function slotFormat(spec: WeightSlotSpec, dtype: LoadDtype, stored: WeightFormat): SlotFormat {
+/**
+ * The storage of a matrix slot for a load's dtype, given the dtype its first tensor arrives in. A pre-quantized
+ * checkpoint's linears are q4 (the embedding and an unquantized head keep their dtype).
+ */
+function slotFormat(spec: WeightSlotSpec, dtype: LoadDtype, stored: WeightFormat, prequantized?: PrequantizedConfig): SlotFormat {
   if (spec.kind === 'vector') return 'f32';
+  if (prequantized && (spec.role ?? 'linear') === 'linear') return 'q4';
   if (dtype === 'auto') return stored;
   if (!isQuantized(dtype)) return dtype;
   switch (spec.role ?? 'linear') {
@@ -149,6 +173,8 @@ export class WeightStore {
   readonly slots = new Map<string, WeightSlot>();
   /** Slots to quantize once all their tensors are in: staged in a float format, keyed as `slots`. */
   private readonly pending = new Map<string, WeightSlot & { target: 'q4' | 'q8'; seen: number }>();
+  /** Slots filling from a pre-quantized checkpoint's tensors, keyed as `slots`. */
+  private readonly packed = new Map<string, PackedPending>();
   private readonly ctx: GPUContext;
   private disposed = false;
 
@@ -186,8 +212,10 @@ export class WeightStore {
     this.disposed = true;
     for (const s of this.slots.values()) for (const c of s.chunks) destroyChunk(c);
     for (const s of this.pending.values()) for (const c of s.chunks) destroyChunk(c);
+    for (const p of this.packed.values()) destroyPacked(p);
     this.slots.clear();
     this.pending.clear();
+    this.packed.clear();
   }
 
   /**
@@ -203,13 +231,35 @@ export class WeightStore {
     let sinceSync = 0;
     // A matrix that would need splitting but cannot be split fails now, before anything is read or allocated.
     const stored: WeightFormat = TORCH_FORMAT[options.torchDtype ?? ''] ?? 'f32';
+    const pq = options.prequantized;
     for (const spec of specs) {
-      const format = slotFormat(spec, options.dtype, stored);
-      checkSplittable(spec, isQuantized(format) ? stored : format, maxBinding); // quantized slots are staged as stored
+      const format = slotFormat(spec, options.dtype, stored, pq);
+      if (pq && format === 'q4') checkSplittableBytes(spec, 'q4', packedBytes(spec, pq).q, maxBinding);
+      else checkSplittable(spec, isQuantized(format) ? stored : format, maxBinding); // quantized slots are staged as stored
+    }
+    // A pre-quantized checkpoint's Linears: `<name>.qweight` etc. in place of `<name>.weight`.
+    const pieceOf = new Map<string, { spec: WeightSlotSpec; part: WeightPart; piece: Piece }>();
+    if (pq) {
+      for (const spec of specs) {
+        if (spec.kind !== 'matrix' || spec.role === 'embedding') continue;
+        for (const part of spec.parts) {
+          if (!part.name.endsWith('.weight')) continue;
+          const base = part.name.slice(0, -'.weight'.length);
+          for (const piece of [...REQUIRED_PIECES, 'g_idx'] as const) pieceOf.set(`${base}.${piece}`, { spec, part, piece });
+          // Older AutoGPTQ wrote a zero `bias` for every quantized Linear, with or without one in the model.
+          if (!byName.has(`${base}.bias`)) pieceOf.set(`${base}.bias`, { spec, part, piece: 'bias' });
+        }
+      }
     }
     try {
       for await (const t of tensors) {
         const entry = byName.get(t.name);
+        if (!entry && pieceOf.has(t.name)) {
+          if (seen.has(t.name)) throw new SafetensorsError(`${t.shard}: tensor "${t.name}" appears twice in the checkpoint.`);
+          seen.add(t.name);
+          this.loadPiece(pieceOf.get(t.name)!, t, pq!, maxBinding);
+          continue;
+        }
         if (!entry) {
           if (options.ignore?.(t.name)) continue;
           throw new SafetensorsError(
@@ -230,6 +280,9 @@ export class WeightStore {
           throw new SafetensorsError(
             `${t.shard}: tensor "${t.name}" has shape [${t.shape.join(', ')}], but config.json implies [${part.shape.join(', ')}] (${spec.origin}).`,
           );
+        }
+        if (this.packed.has(spec.key)) {
+          throw new SafetensorsError(`${t.shard}: tensor "${t.name}" is a float weight, but the other parts of "${spec.key}" arrived ${pq!.describe}-quantized.`);
         }
         let slot = this.slots.get(spec.key) ?? this.pending.get(spec.key);
         if (!slot) {
@@ -259,9 +312,19 @@ export class WeightStore {
       }
       for (const spec of specs) {
         for (const part of spec.parts) {
-          if (!seen.has(part.name)) {
-            throw new SafetensorsError(`The checkpoint has no tensor "${part.name}" (${spec.origin}).`);
+          if (seen.has(part.name)) continue;
+          const base = part.name.slice(0, -'.weight'.length);
+          if (pieceOf.has(`${base}.qweight`)) {
+            const missing = REQUIRED_PIECES.filter((p) => !seen.has(`${base}.${p}`));
+            if (missing.length === 0) continue;
+            if (missing.length < REQUIRED_PIECES.length) {
+              throw new SafetensorsError(`The checkpoint has no tensor "${base}.${missing[0]}" (${pq!.describe}; ${spec.origin}).`);
+            }
+            throw new SafetensorsError(
+              `The checkpoint has no tensor "${part.name}", nor its ${pq!.describe} tensors "${base}.qweight", "${base}.qzeros", "${base}.scales" (${spec.origin}).`,
+            );
           }
+          throw new SafetensorsError(`The checkpoint has no tensor "${part.name}" (${spec.origin}).`);
         }
       }
       await ctx.device.queue.onSubmittedWorkDone();
@@ -269,6 +332,205 @@ export class WeightStore {
       this.dispose();
       throw e;
     }
+  }
+
+  /**
+   * One tensor of a pre-quantized Linear: checked (dtype, shape, g_idx, zero points), uploaded, and once the Linear's
+   * qweight, qzeros and scales are all in, repacked into its rows of the q4 slot; once every part of the slot is in,
+   * the slot's scales and zero points are packed and the slot is ready.
+   */
+  private loadPiece(entry: { spec: WeightSlotSpec; part: WeightPart; piece: Piece }, t: ModelTensor, pq: PrequantizedConfig, maxBinding: number): void {
+    const ctx = this.ctx;
+    const { spec, part, piece } = entry;
+    const N = part.shape[0]!;
+    if (piece === 'bias') {
+      if (t.shape.length !== 1 || t.shape[0] !== N || !t.bytes.every((b, i) => b === 0 || (i % 2 === 1 && b === 0x80 && t.dtype !== 'F32'))) {
+        throw new SafetensorsError(
+          `${t.shard}: unexpected tensor "${t.name}": config.json gives this Linear no bias (only an all-zero one, as older GPTQ tools write, is accepted).`,
+        );
+      }
+      return;
+    }
+    const K = spec.cols;
+    const G = pq.group;
+    const blocks = Math.ceil(K / G);
+    const method = pq.method === 'awq' ? 'AWQ' : 'GPTQ';
+    if (N % 8 !== 0 || (pq.method === 'gptq' && K % 8 !== 0)) {
+      throw new SafetensorsError(
+        `${t.shard}: "${t.name}": a ${N}×${K} Linear cannot be ${method}-packed (outputs${pq.method === 'gptq' ? ' and inputs' : ''} must be multiples of 8).`,
+      );
+    }
+    const expected: Record<Exclude<Piece, 'bias'>, { dtype: SafetensorsDtype; shape: number[] }> =
+      pq.method === 'gptq'
+        ? {
+            qweight: { dtype: 'I32', shape: [K / 8, N] },
+            qzeros: { dtype: 'I32', shape: [blocks, N / 8] },
+            scales: { dtype: 'F16', shape: [blocks, N] },
+            g_idx: { dtype: 'I32', shape: [K] },
+          }
+        : {
+            qweight: { dtype: 'I32', shape: [K, N / 8] },
+            qzeros: { dtype: 'I32', shape: [blocks, N / 8] },
+            scales: { dtype: 'F16', shape: [blocks, N] },
+            g_idx: { dtype: 'I32', shape: [K] },
+          };
+    const want = expected[piece];
+    if (pq.method === 'awq' && piece === 'g_idx') {
+      throw new SafetensorsError(`${t.shard}: unexpected tensor "${t.name}": AWQ checkpoints have no g_idx.`);
+    }
+    if (t.dtype !== want.dtype) {
+      throw new SafetensorsError(`${t.shard}: tensor "${t.name}" is ${t.dtype}; ${method} ${piece} must be ${want.dtype}.`);
+    }
+    if (t.shape.length !== want.shape.length || t.shape.some((d, i) => d !== want.shape[i])) {
+      throw new SafetensorsError(
+        `${t.shard}: tensor "${t.name}" has shape [${t.shape.join(', ')}], but a ${method} ${piece} of this ${N}×${K} Linear with group ` +
+          `${G} is [${want.shape.join(', ')}] (${spec.origin}).`,
+      );
+    }
+    const words =
+      t.bytes.byteOffset % 4 === 0 ? new Int32Array(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength / 4) : new Int32Array(t.bytes.slice().buffer);
+    if (piece === 'g_idx') {
+      // desc_act false: input k is in group k / G. Anything else is an act-order permutation we do not run.
+      for (let k = 0; k < K; k++) {
+        if (words[k] !== Math.floor(k / G)) {
+          throw new SafetensorsError(
+            `${t.shard}: tensor "${t.name}" puts input ${k} in group ${words[k]}, not ${Math.floor(k / G)} (k / group_size): act-order (desc_act) ` +
+              `checkpoints are not supported.`,
+          );
+        }
+      }
+      return;
+    }
+    if (piece === 'qzeros' && pq.zeroOffset === 1) {
+      // v1 stores z − 1; a stored 15 means z = 16 (v1's packing of z = 0 wraps), which 4 bits cannot hold.
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i]! >>> 0;
+        for (let j = 0; j < 8; j++) {
+          if (((w >>> (4 * j)) & 15) === 15) {
+            throw new SafetensorsError(
+              `${t.shard}: tensor "${t.name}" stores a zero point of 15 (group ${Math.floor(i / (N / 8))}, output ${8 * (i % (N / 8)) + j}), ` +
+                `i.e. z = 16 in the GPTQ v1 format, which 4-bit zero points cannot hold (v1's packing of z = 0 wraps); re-save it as gptq_v2.`,
+            );
+          }
+        }
+      }
+    }
+    if (this.slots.has(spec.key) || this.pending.has(spec.key)) {
+      throw new SafetensorsError(`${t.shard}: tensor "${t.name}" is ${pq.describe}-quantized, but the other parts of "${spec.key}" arrived as float weights.`);
+    }
+    let pending = this.packed.get(spec.key);
+    if (!pending) {
+      pending = this.allocatePacked(spec, pq, maxBinding);
+      this.packed.set(spec.key, pending);
+    }
+    let pieces = pending.parts.get(part.name);
+    if (!pieces) pending.parts.set(part.name, (pieces = {}));
+    const buffer = createBuffer(ctx, t.name, t.bytes.byteLength, STORAGE | COPY_DST);
+    pieces[piece] = buffer;
+    writeBuffer(ctx, buffer, t.bytes);
+    if (!REQUIRED_PIECES.every((p) => pieces[p])) return;
+
+    // The Linear is complete: repack it into every chunk its rows fall in.
+    const dispatches: KernelDispatch[] = [];
+    const encoder = ctx.device.createCommandEncoder({ label: `repack ${part.name}` });
+    try {
+      pending.slot.chunks.forEach((chunk, c) => {
+        const lo = Math.max(part.rowOffset, chunk.firstRow);
+        const hi = Math.min(part.rowOffset + N, chunk.firstRow + chunk.rows);
+        if (lo >= hi) return;
+        dispatches.push(
+          prepareRepack(ctx, {
+            method: pq.method,
+            group: G,
+            partRows: N,
+            K,
+            zeroOffset: pq.zeroOffset,
+            qweight: pieces.qweight!,
+            qzeros: pieces.qzeros!,
+            scales: pieces.scales!,
+            srcRow0: lo - part.rowOffset,
+            rows: hi - lo,
+            dstRow0: lo - chunk.firstRow,
+            chunkRows: chunk.rows,
+            q: chunk.buffer,
+            scaleEl: pending.staging[c]!.scaleEl,
+            zeroEl: pending.staging[c]!.zeroEl,
+            label: `repack ${part.name}`,
+          }),
+        );
+      });
+      recordDispatches(encoder, dispatches, `repack ${part.name}`);
+      ctx.device.queue.submit([encoder.finish()]);
+    } finally {
+      for (const d of dispatches) disposeDispatch(d);
+      for (const b of Object.values(pieces)) b.destroy();
+      pending.parts.set(part.name, {});
+    }
+    if (++pending.done < spec.parts.length) return;
+
+    // Every part is in: pack each chunk's scales and zero points into our layout.
+    const packs: KernelDispatch[] = [];
+    const packEncoder = ctx.device.createCommandEncoder({ label: `pack ${spec.key}` });
+    try {
+      pending.slot.chunks.forEach((chunk, c) => {
+        packs.push(
+          preparePackGroupParams(ctx, {
+            rows: chunk.rows,
+            K,
+            group: G,
+            scaleEl: pending.staging[c]!.scaleEl,
+            zeroEl: pending.staging[c]!.zeroEl,
+            scales: chunk.scales!,
+            zeros: chunk.zeros!,
+            label: `pack ${spec.key}`,
+          }),
+        );
+      });
+      recordDispatches(packEncoder, packs, `pack ${spec.key}`);
+      ctx.device.queue.submit([packEncoder.finish()]);
+    } finally {
+      for (const d of packs) disposeDispatch(d);
+    }
+    for (const s of pending.staging) {
+      s.scaleEl.destroy();
+      s.zeroEl.destroy();
+    }
+    pending.staging = [];
+    this.packed.delete(spec.key);
+    this.slots.set(spec.key, pending.slot);
+  }
+
+  /** A q4 slot (split by rows when its packed values exceed one binding) and its per-chunk staging. */
+  private allocatePacked(spec: WeightSlotSpec, pq: PrequantizedConfig, maxBinding: number): PackedPending {
+    const sizes = packedBytes(spec, pq);
+    const rowBytes = sizes.rowWords * 4;
+    const chunkRows = sizes.q > maxBinding ? Math.floor(maxBinding / rowBytes) : spec.rows;
+    if (chunkRows < 1) {
+      throw new OutOfMemoryError(`One row of weight "${spec.key}" (${formatBytes(rowBytes)}) is above this GPU's binding limit of ${formatBytes(maxBinding)}.`);
+    }
+    const pending: PackedPending = { slot: { spec, format: 'q4', group: pq.group, chunks: [] }, staging: [], parts: new Map(), done: 0 };
+    try {
+      for (let first = 0; first < spec.rows; first += chunkRows) {
+        const rows = Math.min(chunkRows, spec.rows - first);
+        const b = quantizedBytes({ bits: 4, N: rows, K: spec.cols, group: pq.group });
+        const name = first === 0 && rows === spec.rows ? spec.key : `${spec.key}[${first}:${first + rows}]`;
+        pending.slot.chunks.push({
+          firstRow: first,
+          rows,
+          buffer: createBuffer(this.ctx, `${name}.q4`, b.q, STORAGE | COPY_DST),
+          scales: createBuffer(this.ctx, `${name}.scales`, b.scales, STORAGE | COPY_DST),
+          zeros: createBuffer(this.ctx, `${name}.zeros`, b.zeros, STORAGE | COPY_DST),
+        });
+        pending.staging.push({
+          scaleEl: createBuffer(this.ctx, `${name}.scales/staging`, rows * b.blocks * 4, STORAGE),
+          zeroEl: createBuffer(this.ctx, `${name}.zeros/staging`, rows * b.blocks * 4, STORAGE),
+        });
+      }
+    } catch (e) {
+      destroyPacked(pending);
+      throw e;
+    }
+    return pending;
   }
 
   /** Quantizes a staged slot chunk by chunk on the GPU, then frees the staging buffers. */
@@ -396,9 +658,27 @@ function destroyChunk(c: WeightChunk): void {
   c.zeros?.destroy();
 }
 
+function destroyPacked(p: PackedPending): void {
+  for (const c of p.slot.chunks) destroyChunk(c);
+  for (const s of p.staging) {
+    s.scaleEl.destroy();
+    s.zeroEl.destroy();
+  }
+  for (const pieces of p.parts.values()) for (const b of Object.values(pieces)) b.destroy();
+}
+
+/** Our q4 sizes of a pre-quantized matrix slot. */
+function packedBytes(spec: WeightSlotSpec, pq: PrequantizedConfig) {
+  return quantizedBytes({ bits: 4, N: spec.rows, K: spec.cols, group: pq.group });
+}
+
 /** Throws when `spec` in `format` exceeds one binding and its kernel cannot take it in chunks. */
 function checkSplittable(spec: WeightSlotSpec, format: WeightFormat, maxBinding: number): void {
   const bytes = spec.kind === 'vector' ? spec.rows * 4 : weightBufferBytes(format, spec.rows * spec.cols);
+  checkSplittableBytes(spec, format, bytes, maxBinding);
+}
+
+function checkSplittableBytes(spec: WeightSlotSpec, format: SlotFormat, bytes: number, maxBinding: number): void {
   if (bytes <= maxBinding || (spec.kind === 'matrix' && spec.splittable)) return;
   throw new OutOfMemoryError(
     `Weight "${spec.key}" (${spec.parts.map((p) => p.name).join(' + ')}) needs ${formatBytes(bytes)} in one binding as ${format}, above ` +

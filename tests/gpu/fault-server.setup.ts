@@ -1,4 +1,4 @@
-// Starts the fault server over a copy of the hf-tiny fixtures and the embedded models for the GPU tests, and hands its URL to
+// Starts the fault server over a copy of the hf-tiny fixtures, the pre-quantized ones and the embedded models for the GPU tests, and hands its URL to
 // them as `inject('faultServer')`. Runs in Node, once per run of the project.
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (existsSync(models)) {
     for (const name of readdirSync(models)) cpSync(join(models, name), join(root, name), { recursive: true });
   }
+  // Pre-quantized AWQ / GPTQ checkpoints of the embedded model (`${url}/prequantized/awq-g64`, …).
+  const prequantized = join(HF_TINY, '..', 'prequantized');
+  if (existsSync(prequantized)) cpSync(prequantized, join(root, 'prequantized'), { recursive: true });
   const server = await startFaultServer(root, { cors: true, control: true });
   project.provide('faultServer', server.url);
   return async () => {

@@ -138,19 +138,15 @@ class LlamaForCausalLM(nn.Module):
 
 # ---------------------------------------------------------------- safetensors
 
-def save_safetensors(path, tensors, dtype="BF16"):
-    """tensors: dict name -> float torch tensor. Stored as BF16 (or F16)."""
+_NP_DTYPES = {"F16": "<f2", "F32": "<f4", "I32": "<i4"}
+
+
+def write_safetensors(path, entries):
+    """entries: dict name -> (safetensors dtype, shape, raw little-endian bytes); written sorted by name."""
     header, blobs, off = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().float().contiguous()
-        if dtype == "BF16":
-            # round-to-nearest-even f32 -> bf16 (torch does this in .to(bfloat16))
-            raw = t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
-        elif dtype == "F16":
-            raw = t.to(torch.float16).numpy().astype("<f2").tobytes()
-        else:
-            raise ValueError(dtype)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+    for name in sorted(entries):
+        dtype, shape, raw = entries[name]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
     header["__metadata__"] = {"format": "pt"}
@@ -163,8 +159,24 @@ def save_safetensors(path, tensors, dtype="BF16"):
             f.write(raw)
 
 
-def load_safetensors(path):
-    """Returns dict name -> float32 torch tensor (BF16/F16/F32 upcast to f32)."""
+def save_safetensors(path, tensors, dtype="BF16"):
+    """tensors: dict name -> float torch tensor. Stored as BF16 (or F16)."""
+    entries = {}
+    for name, tensor in tensors.items():
+        t = tensor.detach().float().contiguous()
+        if dtype == "BF16":
+            # round-to-nearest-even f32 -> bf16 (torch does this in .to(bfloat16))
+            raw = t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
+        elif dtype == "F16":
+            raw = t.to(torch.float16).numpy().astype("<f2").tobytes()
+        else:
+            raise ValueError(dtype)
+        entries[name] = (dtype, t.shape, raw)
+    write_safetensors(path, entries)
+
+
+def read_safetensors_arrays(path):
+    """Returns dict name -> numpy array in its stored dtype (F16, F32, I32; BF16 widened exactly to float32)."""
     with open(path, "rb") as f:
         data = f.read()
     n = struct.unpack("<Q", data[:8])[0]
@@ -177,16 +189,19 @@ def load_safetensors(path):
         a, b = info["data_offsets"]
         buf = data[base + a: base + b]
         if info["dtype"] == "BF16":
-            bits = np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16
-            arr = bits.view(np.float32)
-        elif info["dtype"] == "F16":
-            arr = np.frombuffer(buf, dtype="<f2").astype(np.float32)
-        elif info["dtype"] == "F32":
-            arr = np.frombuffer(buf, dtype="<f4").astype(np.float32)
+            arr = (np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        elif info["dtype"] in _NP_DTYPES:
+            arr = np.frombuffer(buf, dtype=_NP_DTYPES[info["dtype"]])
         else:
             raise ValueError(info["dtype"])
-        out[name] = torch.from_numpy(arr.reshape(info["shape"]).copy())
+        out[name] = arr.reshape(info["shape"]).copy()
     return out
+
+
+def load_safetensors(path):
+    """Returns dict name -> float32 torch tensor (BF16/F16/F32 upcast to f32)."""
+    return {name: torch.from_numpy(a.astype(np.float32)) for name, a in read_safetensors_arrays(path).items()
+            if a.dtype != np.int32}
 
 
 # ---------------------------------------------------------------- byte-level decode
