@@ -1,4 +1,4 @@
-// End-to-end generation benchmark: the Llama-family hf-tiny fixtures and a synthetic ~125M-parameter Llama with
+// End-to-end generation benchmark: the Llama-family hf-tiny fixtures and synthetic ~125M- and ~0.5B-parameter Llamas with
 // random f16 weights (written to a temporary folder as config.json + model.safetensors, removed afterwards).
 // Per model: load time, prefill tokens/s, time to first token, decode tokens/s, GB/s of weights streamed per
 // decode step, GPU memory held, and the dispatches, submits and bytes read back per decode step.
@@ -13,6 +13,8 @@ import { parseSafetensorsHeader, readHeaderLength, type SafetensorsTensor } from
 /** The Llama-family fixtures under tests/fixtures/hf-tiny (relative to the working directory). */
 export const FIXTURES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied'];
 export const SYNTHETIC = 'synthetic-125m';
+/** A Qwen2.5-0.5B-shaped Llama (494M parameters, tied 151,936-token embedding), for the memory table. */
+export const SYNTHETIC_05B = 'synthetic-0.5b';
 export const FIXTURE_DIR = 'tests/fixtures/hf-tiny';
 /** The embedded model (models/), benchmarked like a fixture. */
 export const EMBEDDED = 'kjv-llama-tiny';
@@ -41,6 +43,10 @@ export interface ModelBenchRow {
   params: number;
   dtype: string;
   weightBytes: number;
+  /** GPU bytes of the Linear matrices (what q4/q8 quantize), of the embedding table and of an untied LM head. */
+  linearBytes: number;
+  embeddingBytes: number;
+  headBytes: number;
   gpuMemoryBytes: number;
   deviceMemoryBytes: number;
   maxContext: number;
@@ -125,6 +131,21 @@ export const SYNTHETIC_CONFIG = {
 const F16_BUF = new Float32Array(1);
 const F16_BITS = new Uint32Array(F16_BUF.buffer);
 
+export const SYNTHETIC_05B_CONFIG = {
+  ...SYNTHETIC_CONFIG,
+  hidden_size: 896,
+  intermediate_size: 4864,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  head_dim: 64,
+  vocab_size: 151936,
+  max_position_embeddings: 4096,
+  tie_word_embeddings: true,
+};
+
+const SYNTHETIC_CONFIGS: Record<string, typeof SYNTHETIC_CONFIG> = { [SYNTHETIC]: SYNTHETIC_CONFIG, [SYNTHETIC_05B]: SYNTHETIC_05B_CONFIG };
+
 /** float32 → IEEE half bits, round to nearest even (normal range only; enough for N(0, 0.02) and ~1). */
 export function toHalf(x: number): number {
   F16_BUF[0] = x;
@@ -193,14 +214,14 @@ export function syntheticTensors(c = SYNTHETIC_CONFIG): Array<{ name: string; sh
 }
 
 /** Writes the synthetic model into a new temporary folder; returns the folder and its parameter count. */
-export function writeSyntheticModel(seed = 1234): { folder: string; params: number; bytes: number } {
+export function writeSyntheticModel(seed = 1234, config = SYNTHETIC_CONFIG): { folder: string; params: number; bytes: number } {
   const folder = mkdtempSync(path.join(os.tmpdir(), 'webslm-bench-'));
-  writeFileSync(path.join(folder, 'config.json'), JSON.stringify(SYNTHETIC_CONFIG, null, 2));
+  writeFileSync(path.join(folder, 'config.json'), JSON.stringify(config, null, 2));
   writeFileSync(
     path.join(folder, 'generation_config.json'),
-    JSON.stringify({ bos_token_id: SYNTHETIC_CONFIG.bos_token_id, eos_token_id: SYNTHETIC_CONFIG.eos_token_id, do_sample: false }, null, 2),
+    JSON.stringify({ bos_token_id: config.bos_token_id, eos_token_id: config.eos_token_id, do_sample: false }, null, 2),
   );
-  const tensors = syntheticTensors();
+  const tensors = syntheticTensors(config);
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let offset = 0;
   let params = 0;
@@ -298,6 +319,9 @@ async function benchOne(
       params,
       dtype: `${opts.dtype ?? 'auto'}${(opts.dtype ?? 'auto') === 'auto' && torch ? ` (${torch})` : ''}`,
       weightBytes: s.weightBytes,
+      linearBytes: s.weightBytesByRole.linear,
+      embeddingBytes: s.weightBytesByRole.embedding,
+      headBytes: s.weightBytesByRole.head,
       gpuMemoryBytes: s.gpuMemoryBytes,
       deviceMemoryBytes: s.deviceMemoryBytes,
       maxContext: model.maxContext,
@@ -330,7 +354,7 @@ async function benchOne(
 
 export async function benchModels(ctx: GPUContext, opts: ModelBenchOptions = {}): Promise<ModelBenchRow[]> {
   const log = opts.log ?? (() => {});
-  const all = [EMBEDDED, ...FIXTURES, SYNTHETIC];
+  const all = [EMBEDDED, ...FIXTURES, ...Object.keys(SYNTHETIC_CONFIGS)];
   const cases = opts.cases && opts.cases.length > 0 ? opts.cases : all;
   for (const c of cases) if (!all.includes(c)) throw new Error(`unknown model case "${c}"; one of ${all.join(', ')}`);
   const dtypes = opts.dtypes && opts.dtypes.length > 0 ? opts.dtypes : [opts.dtype];
@@ -344,10 +368,11 @@ export async function benchModels(ctx: GPUContext, opts: ModelBenchOptions = {})
       rows.push(await benchOne(ctx, name, folder, countParameters(folder), opts.prompt ?? 32, opts.tokens ?? 32, opts.warmup ?? true, o));
     }
   }
-  if (cases.includes(SYNTHETIC)) {
+  for (const [synthetic, config] of Object.entries(SYNTHETIC_CONFIGS)) {
+    if (!cases.includes(synthetic)) continue;
     const t0 = performance.now();
-    const { folder, params, bytes } = writeSyntheticModel();
-    // A stopped run (Ctrl-C) still removes the 250 MB folder.
+    const { folder, params, bytes } = writeSyntheticModel(1234, config);
+    // A stopped run (Ctrl-C) still removes the folder (250 MB / 1 GB).
     const onSignal = (signal: NodeJS.Signals) => {
       rmSync(folder, { recursive: true, force: true });
       process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -356,11 +381,11 @@ export async function benchModels(ctx: GPUContext, opts: ModelBenchOptions = {})
     process.once('SIGTERM', onSignal);
     try {
       log(
-        `  ${SYNTHETIC}: ${params.toLocaleString('en-US')} parameters, ${(bytes / 1e6).toFixed(1)} MB of f16 written to ${folder} ` +
+        `  ${synthetic}: ${params.toLocaleString('en-US')} parameters, ${(bytes / 1e6).toFixed(1)} MB of f16 written to ${folder} ` +
           `in ${(performance.now() - t0).toFixed(0)} ms`,
       );
       for (const dtype of dtypes) {
-        rows.push(await benchOne(ctx, SYNTHETIC, folder, params, opts.prompt ?? 16, opts.tokens ?? 4, opts.warmup ?? false, { ...opts, dtype }));
+        rows.push(await benchOne(ctx, synthetic, folder, params, opts.prompt ?? 16, opts.tokens ?? 4, opts.warmup ?? false, { ...opts, dtype }));
       }
     } finally {
       process.off('SIGINT', onSignal);
@@ -383,12 +408,12 @@ const sig = (x: number) => (x === 0 ? '—' : x >= 100 ? x.toFixed(0) : x.toPrec
 
 export function modelTable(rows: ModelBenchRow[]): string {
   const lines = [
-    '| model | params | dtype | weight MB | GPU MB | load ms | prompt | prefill tok/s | TTFT ms (cold) | new | decode tok/s | GB/s | dispatches/step | submits/step | read back B/step |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| model | params | dtype | weight MB | linear MB | GPU MB | load ms | prompt | prefill tok/s | TTFT ms (cold) | new | decode tok/s | GB/s | dispatches/step | submits/step | read back B/step |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.model} | ${fmtParams(r.params)} | ${r.dtype} | ${mb(r.weightBytes)} | ${mb(r.gpuMemoryBytes)} | ${r.loadMs.toFixed(0)} | ` +
+      `| ${r.model} | ${fmtParams(r.params)} | ${r.dtype} | ${mb(r.weightBytes)} | ${mb(r.linearBytes)} | ${mb(r.gpuMemoryBytes)} | ${r.loadMs.toFixed(0)} | ` +
         `${r.promptTokens} | ${sig(r.prefillTokensPerSecond)} | ${r.warm ? r.ttftMs.toFixed(0) : '—'} (${r.firstTtftMs.toFixed(0)}) | ${r.newTokens} | ` +
         `${sig(r.decodeTokensPerSecond)} | ${r.weightGBps.toPrecision(3)} | ${r.dispatchesPerStep} | ${r.submitsPerStep} | ${r.bytesReadBackPerStep} |`,
     );
@@ -396,8 +421,13 @@ export function modelTable(rows: ModelBenchRow[]): string {
   return lines.join('\n');
 }
 
-/** One line describing the synthetic model. */
+/** One line per synthetic model. */
 export function describeSynthetic(): string {
-  const c = SYNTHETIC_CONFIG;
-  return `${SYNTHETIC}: llama, hidden ${c.hidden_size}, intermediate ${c.intermediate_size}, ${c.num_hidden_layers} layers, ${c.num_attention_heads}/${c.num_key_value_heads} heads, vocab ${c.vocab_size}, f16 random weights`;
+  return Object.entries(SYNTHETIC_CONFIGS)
+    .map(
+      ([name, c]) =>
+        `${name}: llama, hidden ${c.hidden_size}, intermediate ${c.intermediate_size}, ${c.num_hidden_layers} layers, ` +
+        `${c.num_attention_heads}/${c.num_key_value_heads} heads, vocab ${c.vocab_size}${c.tie_word_embeddings ? ' (tied)' : ''}, f16 random weights`,
+    )
+    .join('; ');
 }

@@ -90,3 +90,22 @@ export function grid2d(count: number, perGroup: number, maxPerDimension: number)
   }
   return [x, y, 1];
 }
+
+/** A binding with what its size check reports: its name in the kernel and the shape it must hold. */
+export interface CheckedBinding extends StorageBinding {
+  name: string;
+  shape: string;
+}
+
+/** Each buffer holds its binding's bytes, and no binding exceeds the device's maxStorageBufferBindingSize. */
+export function checkBindings(ctx: GPUContext, fail: (msg: string) => never, bindings: readonly CheckedBinding[]): void {
+  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
+  for (const b of bindings) {
+    if (b.buffer.size < b.bytes) {
+      fail(`buffer ${b.name} ("${b.buffer.label}") holds ${b.buffer.size} bytes but ${b.shape} needs ${b.bytes}.`);
+    }
+    if (b.bytes > maxBinding) {
+      fail(`${b.name} needs a ${b.bytes}-byte binding, above this GPU's maxStorageBufferBindingSize (${maxBinding}).`);
+    }
+  }
+}

@@ -36,15 +36,16 @@
 import { GPUValidationError } from '../errors.js';
 import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import { grid2d, type KernelDispatch } from './dispatch.js';
+import { checkBindings, grid2d, type CheckedBinding, type KernelDispatch } from './dispatch.js';
 import { isWeightFormat, loadWeightWgsl, weightBindingWgsl, weightBufferBytes, type WeightFormat } from './weight-format.js';
 
 /** Largest M served by the GEMV kernel. */
 export const LINEAR_GEMV_MAX_M = 8;
-const GEMV_WG = 64;
-const GEMV_COLS = 4;
-const TILE = 32;
-const ROWS_WG = 64;
+// The tiling, shared with quant-linear.ts (linearWorkgroups sizes both kernels' grids from it).
+export const GEMV_WG = 64;
+export const GEMV_COLS = 4;
+export const TILE = 32;
+export const ROWS_WG = 64;
 
 export type LinearKernelKind = 'gemv' | 'gemm' | 'rows';
 
@@ -321,16 +322,34 @@ export interface LinearArgs {
 }
 
 /** Prepares y = x · Wᵀ (+ bias) (+ residual); record it with `recordDispatches`. Owns a small uniform buffer. */
-export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch {
-  const { M, N, K, format } = args;
-  const label = args.label ?? `linear ${M}x${K} · (${N}x${K} ${String(format)})ᵀ`;
-  const fail = (msg: string): never => {
-    throw new GPUValidationError(`linear "${label}": ${msg}`);
-  };
-  if (!isWeightFormat(format)) fail(`format must be one of f32, f16, bf16, got ${String(format)}.`);
-  for (const [name, v] of [['M', M], ['N', N], ['K', K]] as const) {
-    if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) fail(`${name} must be a positive integer, got ${v}.`);
-  }
+/** A binding of a linear dispatch (by binding number), with what its size check reports. */
+export interface LinearBinding extends CheckedBinding {
+  binding: number;
+}
+
+/** What every linear dispatch (float or quantized) shares: activations, output placement, bias and residual. */
+export interface LinearIO {
+  x: GPUBuffer;
+  y: GPUBuffer;
+  M: number;
+  N: number;
+  K: number;
+  bias?: GPUBuffer;
+  residual?: GPUBuffer;
+  yStride?: number;
+  yOffset?: number;
+}
+
+/**
+ * Checks a linear dispatch's y placement and aliasing (`weights` are the other buffers it reads) and returns the
+ * bindings of x (0), y (2), bias (4) and residual (5), with yStride and yOffset. Throws through `fail`.
+ */
+export function linearIO(
+  fail: (msg: string) => never,
+  args: LinearIO,
+  weights: ReadonlyArray<readonly [string, GPUBuffer | undefined]>,
+): { yStride: number; yOffset: number; bindings: LinearBinding[] } {
+  const { M, N, K } = args;
   const yStride = args.yStride ?? N;
   const yOffset = args.yOffset ?? 0;
   if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset > 0xffffffff) {
@@ -345,75 +364,90 @@ export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch
   }
   const yElements = (M - 1) * yStride + yOffset + N;
   if (yElements > 0xffffffff) fail(`y spans ${yElements} elements, too many for u32 indexing.`);
-  for (const [name, b] of [['x', args.x], ['bias', args.bias], ['residual', args.residual]] as const) {
+  if (M * K > 0xffffffff) fail(`x has ${M * K} elements, too many for u32 indexing.`);
+  for (const [name, b] of [['x', args.x], ...weights, ['bias', args.bias], ['residual', args.residual]] as const) {
     if (b !== undefined && b === args.y) {
       fail(`${name} and y are the same buffer ("${b.label}"); a dispatch cannot read and write one buffer.`);
     }
   }
-
-  const bindings: { name: string; binding: number; buffer: GPUBuffer; bytes: number; shape: string }[] = [
+  const bindings: LinearBinding[] = [
     { name: 'x', binding: 0, buffer: args.x, bytes: M * K * 4, shape: 'M×K f32' },
-    { name: 'W', binding: 1, buffer: args.w, bytes: weightBufferBytes(format, N * K), shape: `N×K ${format}` },
-    {
-      name: 'y',
-      binding: 2,
-      buffer: args.y,
-      bytes: yElements * 4,
-      shape: placed ? `M×N f32 at row stride ${yStride}, offset ${yOffset}` : 'M×N f32',
-    },
+    { name: 'y', binding: 2, buffer: args.y, bytes: yElements * 4, shape: placed ? `M×N f32 at row stride ${yStride}, offset ${yOffset}` : 'M×N f32' },
   ];
   if (args.bias) bindings.push({ name: 'bias', binding: 4, buffer: args.bias, bytes: N * 4, shape: 'N f32' });
-  if (args.residual) {
-    bindings.push({ name: 'residual', binding: 5, buffer: args.residual, bytes: M * N * 4, shape: 'M×N f32' });
-  }
-  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  for (const b of bindings) {
-    if (b.buffer.size < b.bytes) {
-      fail(`buffer ${b.name} ("${b.buffer.label}") holds ${b.buffer.size} bytes but ${b.shape} needs ${b.bytes}.`);
-    }
-    if (b.bytes > maxBinding) {
-      fail(`${b.name} needs a ${b.bytes}-byte binding, above this GPU's maxStorageBufferBindingSize (${maxBinding}).`);
-    }
-  }
+  if (args.residual) bindings.push({ name: 'residual', binding: 5, buffer: args.residual, bytes: M * N * 4, shape: 'M×N f32' });
+  return { yStride, yOffset, bindings };
+}
 
-  // The kernel choice.
-  const kind = args.kernel ?? linearKernelKind(M, ctx.adapter.cpu);
-  let variant: LinearVariant;
+/** The grid of a linear kernel for an (M, N) output; the same tiling for float and quantized weights. */
+export function linearWorkgroups(ctx: GPUContext, fail: (msg: string) => never, kind: LinearKernelKind, M: number, N: number): [number, number, number] {
   let workgroups: [number, number, number];
   switch (kind) {
     case 'gemv':
-      variant = { kind, format, bias: !!args.bias, residual: !!args.residual, unit: gemvUnit(format, K) };
+      if (M > LINEAR_GEMV_MAX_M) fail(`the gemv kernel serves M ≤ ${LINEAR_GEMV_MAX_M}, got M = ${M}.`);
       workgroups = [Math.ceil(N / GEMV_COLS), 1, 1];
       break;
     case 'gemm':
-      variant = { kind, format, bias: !!args.bias, residual: !!args.residual };
       workgroups = [Math.ceil(N / TILE), Math.ceil(M / TILE), 1];
       break;
     case 'rows':
-      variant = { kind, format, bias: !!args.bias, residual: !!args.residual, unit: gemvUnit(format, K) };
       if (M * N > 0xffffffff) fail(`M·N (${M * N}) does not fit a u32 index.`);
       workgroups = grid2d(M * N, ROWS_WG, ctx.limits.maxComputeWorkgroupsPerDimension);
       break;
     default:
-      throw new GPUValidationError(`linear "${label}": unknown kernel ${JSON.stringify(kind)}.`);
+      return fail(`unknown kernel ${JSON.stringify(kind)}.`);
   }
   const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (workgroups[0] > maxGroups || workgroups[1] > maxGroups) {
     fail(`a ${M}×${N} output needs ${workgroups[0]}×${workgroups[1]} workgroups, above this GPU's limit of ${maxGroups} per dimension.`);
   }
+  return workgroups;
+}
 
-  const key = linearKey(variant);
-  const pipeline = ctx.pipelines.get(key, () => linearSource(variant));
-  const dims = createBuffer(ctx, `${label}/dims`, 32, UNIFORM | COPY_DST);
-  // rowStride: invocations per grid row of the 'rows' kernel (its 2-D grid), unused by the others.
-  writeBuffer(ctx, dims, new Uint32Array([M, N, K, yStride, yOffset, workgroups[0] * ROWS_WG, 0, 0]));
+/** The dispatch of a linear kernel: its bindings by number, the uniform `dims` at binding 3 (owned). */
+export function linearDispatch(
+  ctx: GPUContext,
+  key: string,
+  pipeline: GPUComputePipeline,
+  label: string,
+  bindings: readonly LinearBinding[],
+  dims: Uint32Array,
+  workgroups: [number, number, number],
+): KernelDispatch {
+  const uniform = createBuffer(ctx, `${label}/dims`, dims.byteLength, UNIFORM | COPY_DST);
+  writeBuffer(ctx, uniform, dims);
   const bindGroup = ctx.device.createBindGroup({
     label,
     layout: pipeline.getBindGroupLayout(0),
     entries: [
       ...bindings.map((b) => ({ binding: b.binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
-      { binding: 3, resource: { buffer: dims } },
+      { binding: 3, resource: { buffer: uniform } },
     ],
   });
-  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [dims] };
+  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [uniform] };
+}
+
+export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch {
+  const { M, N, K, format } = args;
+  const label = args.label ?? `linear ${M}x${K} · (${N}x${K} ${String(format)})ᵀ`;
+  const fail = (msg: string): never => {
+    throw new GPUValidationError(`linear "${label}": ${msg}`);
+  };
+  if (!isWeightFormat(format)) fail(`format must be one of f32, f16, bf16, got ${String(format)}.`);
+  for (const [name, v] of [['M', M], ['N', N], ['K', K]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) fail(`${name} must be a positive integer, got ${v}.`);
+  }
+  const { yStride, yOffset, bindings } = linearIO(fail, args, []);
+  bindings.push({ name: 'W', binding: 1, buffer: args.w, bytes: weightBufferBytes(format, N * K), shape: `N×K ${format}` });
+  checkBindings(ctx, fail, bindings);
+
+  const kind = args.kernel ?? linearKernelKind(M, ctx.adapter.cpu);
+  const workgroups = linearWorkgroups(ctx, fail, kind, M, N);
+  const epilogue = { bias: !!args.bias, residual: !!args.residual };
+  const variant: LinearVariant = kind === 'gemm' ? { kind, format, ...epilogue } : { kind, format, ...epilogue, unit: gemvUnit(format, K) };
+  const key = linearKey(variant);
+  const pipeline = ctx.pipelines.get(key, () => linearSource(variant));
+  // rowStride: invocations per grid row of the 'rows' kernel (its 2-D grid), unused by the others.
+  const dims = new Uint32Array([M, N, K, yStride, yOffset, workgroups[0] * ROWS_WG, 0, 0]);
+  return linearDispatch(ctx, key, pipeline, label, bindings, dims, workgroups);
 }

@@ -22,13 +22,17 @@
  * 6 scales · 7 zeros (q4).
  */
 import { GPUValidationError } from '../errors.js';
-import { COPY_DST, UNIFORM, createBuffer, writeBuffer } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import { grid2d, type KernelDispatch } from './dispatch.js';
-import { LINEAR_GEMV_MAX_M, linearKernelKind, type LinearKernelKind } from './linear.js';
+import { checkBindings, type KernelDispatch } from './dispatch.js';
+import {
+  GEMV_COLS,
+  GEMV_WG,
+  LINEAR_GEMV_MAX_M,
+  ROWS_WG,
+  TILE,
+  linearDispatch, linearIO, linearKernelKind, linearWorkgroups, type LinearKernelKind } from './linear.js';
 import {
   DEFAULT_QUANT_GROUP,
-  checkBindings,
   checkQuantShape,
   groupParamsWgsl,
   qvalWgsl,
@@ -37,10 +41,6 @@ import {
   type QuantGroup,
 } from './quant.js';
 
-const GEMV_WG = 64;
-const GEMV_COLS = 4;
-const TILE = 32;
-const ROWS_WG = 64;
 
 export type QuantLinearKernelKind = LinearKernelKind;
 
@@ -324,84 +324,24 @@ export function prepareQuantLinear(ctx: GPUContext, args: QuantLinearArgs): Kern
   checkQuantShape(fail, bits, group, [['M', M], ['N', N], ['K', K]]);
   if (bits === 4 && !args.zeros) fail('q4 needs a zeros buffer.');
   if (bits === 8 && args.zeros) fail('q8 is symmetric and takes no zeros buffer.');
-  const yStride = args.yStride ?? N;
-  const yOffset = args.yOffset ?? 0;
-  if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset > 0xffffffff) {
-    fail(`yOffset must be a non-negative integer, got ${yOffset}.`);
-  }
-  if (!Number.isInteger(yStride) || yStride < yOffset + N || yStride > 0xffffffff) {
-    fail(`yStride must be an integer ≥ yOffset + N = ${yOffset + N}, got ${yStride}.`);
-  }
-  const placed = yStride !== N || yOffset !== 0;
-  if (placed && args.residual) {
-    fail(`residual needs the default y placement (yStride = N = ${N}, yOffset = 0), got yStride ${yStride}, yOffset ${yOffset}.`);
-  }
-  const yElements = (M - 1) * yStride + yOffset + N;
-  if (yElements > 0xffffffff) fail(`y spans ${yElements} elements, too many for u32 indexing.`);
-  if (M * K > 0xffffffff) fail(`x has ${M * K} elements, too many for u32 indexing.`);
-  for (const [name, b] of [['x', args.x], ['q', args.q], ['scales', args.scales], ['zeros', args.zeros], ['bias', args.bias], ['residual', args.residual]] as const) {
-    if (b !== undefined && b === args.y) {
-      fail(`${name} and y are the same buffer ("${b.label}"); a dispatch cannot read and write one buffer.`);
-    }
-  }
+  const { yStride, yOffset, bindings } = linearIO(fail, args, [
+    ['q', args.q],
+    ['scales', args.scales],
+    ['zeros', args.zeros],
+  ]);
   const sizes = quantizedBytes({ bits, N, K, group });
   const zb = Math.ceil(sizes.blocks / 2);
-  const bindings: { name: string; binding: number; buffer: GPUBuffer; bytes: number; shape: string }[] = [
-    { name: 'x', binding: 0, buffer: args.x, bytes: M * K * 4, shape: 'M×K f32' },
-    { name: 'q', binding: 1, buffer: args.q, bytes: sizes.q, shape: `N×K q${bits} (group ${group})` },
-    {
-      name: 'y',
-      binding: 2,
-      buffer: args.y,
-      bytes: yElements * 4,
-      shape: placed ? `M×N f32 at row stride ${yStride}, offset ${yOffset}` : 'M×N f32',
-    },
-  ];
-  if (args.bias) bindings.push({ name: 'bias', binding: 4, buffer: args.bias, bytes: N * 4, shape: 'N f32' });
-  if (args.residual) bindings.push({ name: 'residual', binding: 5, buffer: args.residual, bytes: M * N * 4, shape: 'M×N f32' });
+  bindings.push({ name: 'q', binding: 1, buffer: args.q, bytes: sizes.q, shape: `N×K q${bits} (group ${group})` });
   bindings.push({ name: 'scales', binding: 6, buffer: args.scales, bytes: sizes.scales, shape: `N×${sizes.blocks} f16 scales` });
   if (args.zeros) bindings.push({ name: 'zeros', binding: 7, buffer: args.zeros, bytes: sizes.zeros, shape: `N×${zb} bytes of zero points` });
   checkBindings(ctx, fail, bindings);
 
   const kind = args.kernel ?? quantLinearKernelKind(M, ctx.adapter.cpu);
-  let workgroups: [number, number, number];
-  switch (kind) {
-    case 'gemv':
-      if (M > LINEAR_GEMV_MAX_M) fail(`the gemv kernel serves M ≤ ${LINEAR_GEMV_MAX_M}, got M = ${M}.`);
-      workgroups = [Math.ceil(N / GEMV_COLS), 1, 1];
-      break;
-    case 'gemm':
-      workgroups = [Math.ceil(N / TILE), Math.ceil(M / TILE), 1];
-      break;
-    case 'rows':
-      if (M * N > 0xffffffff) fail(`M·N (${M * N}) does not fit a u32 index.`);
-      workgroups = grid2d(M * N, ROWS_WG, ctx.limits.maxComputeWorkgroupsPerDimension);
-      break;
-    default:
-      throw new GPUValidationError(`quant-linear "${label}": unknown kernel ${JSON.stringify(kind)}.`);
-  }
-  const maxGroups = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (workgroups[0] > maxGroups || workgroups[1] > maxGroups) {
-    fail(`a ${M}×${N} output needs ${workgroups[0]}×${workgroups[1]} workgroups, above this GPU's limit of ${maxGroups} per dimension.`);
-  }
-
+  const workgroups = linearWorkgroups(ctx, fail, kind, M, N);
   const variant: QuantLinearVariant = { kind, bits, group, bias: !!args.bias, residual: !!args.residual };
   const key = quantLinearKey(variant);
   const pipeline = ctx.pipelines.get(key, () => quantLinearSource(variant));
   const perWord = 32 / bits;
-  const dims = createBuffer(ctx, `${label}/dims`, 48, UNIFORM | COPY_DST);
-  writeBuffer(
-    ctx,
-    dims,
-    new Uint32Array([M, N, K, yStride, yOffset, workgroups[0] * ROWS_WG, sizes.blocks, zb, sizes.rowWords, Math.ceil(K / perWord), 0, 0]),
-  );
-  const bindGroup = ctx.device.createBindGroup({
-    label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      ...bindings.map((b) => ({ binding: b.binding, resource: { buffer: b.buffer, offset: 0, size: b.bytes } })),
-      { binding: 3, resource: { buffer: dims } },
-    ],
-  });
-  return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [dims] };
+  const dims = new Uint32Array([M, N, K, yStride, yOffset, workgroups[0] * ROWS_WG, sizes.blocks, zb, sizes.rowWords, Math.ceil(K / perWord), 0, 0]);
+  return linearDispatch(ctx, key, pipeline, label, bindings, dims, workgroups);
 }

@@ -67,7 +67,7 @@
 import { GPUValidationError } from '../errors.js';
 import { align4 } from '../runtime/buffers.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import { bindWithUniform, grid2d, type KernelDispatch } from './dispatch.js';
+import { bindWithUniform, checkBindings, grid2d, type CheckedBinding as Binding, type KernelDispatch } from './dispatch.js';
 import { weightBufferBytes, type WeightFormat } from './weight-format.js';
 
 export type QuantBits = 4 | 8;
@@ -392,25 +392,7 @@ export interface QuantizeArgs {
   label?: string;
 }
 
-interface Binding {
-  name: string;
-  buffer: GPUBuffer;
-  bytes: number;
-  shape: string;
-}
 
-/** Size checks shared by the quant kernels: each buffer large enough and within the binding limit. */
-export function checkBindings(ctx: GPUContext, fail: (msg: string) => never, bindings: readonly Binding[]): void {
-  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  for (const b of bindings) {
-    if (b.buffer.size < b.bytes) {
-      fail(`buffer ${b.name} ("${b.buffer.label}") holds ${b.buffer.size} bytes but ${b.shape} needs ${b.bytes}.`);
-    }
-    if (b.bytes > maxBinding) {
-      fail(`${b.name} needs a ${b.bytes}-byte binding, above this GPU's maxStorageBufferBindingSize (${maxBinding}).`);
-    }
-  }
-}
 
 /**
  * Prepares the quantisation of an (N, K) weight into q / scales / zeros (the format in this file's header);

@@ -26,8 +26,8 @@
  */
 import { GPUValidationError } from '../errors.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import { bindWithUniform, grid2d, type KernelDispatch } from './dispatch.js';
-import { checkBindings, quantizedBytes, type QuantGroup } from './quant.js';
+import { bindWithUniform, checkBindings, grid2d, type KernelDispatch } from './dispatch.js';
+import { quantizedBytes, type QuantGroup } from './quant.js';
 
 export type PrequantizedMethod = 'awq' | 'gptq';
 

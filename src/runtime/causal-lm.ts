@@ -27,7 +27,7 @@ import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, createBuffer, writeBuffer } from
 import type { GPUContext } from './gpu-context.js';
 import { positionIds, readBatch, type IdsInput } from './inputs.js';
 import { Tensor } from './tensor.js';
-import type { WeightStore } from './weights.js';
+import type { WeightBytesByRole, WeightStore } from './weights.js';
 
 const F32 = 4;
 
@@ -68,6 +68,8 @@ export interface ModelStats {
   /** GPU bytes this model holds: weights + workspace + prepared plans. */
   gpuMemoryBytes: number;
   weightBytes: number;
+  /** `weightBytes` split by role: Linear matrices, LM head (0 when tied to the embedding), embedding table, vectors. */
+  weightBytesByRole: WeightBytesByRole;
   /** GPU bytes held on the whole device (every model and buffer made through webslm on it). */
   deviceMemoryBytes: number;
   /** The last generate() call. */
@@ -134,7 +136,7 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
   private tail: Tail | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
-  private lastStats!: Omit<ModelStats, 'gpuMemoryBytes' | 'deviceMemoryBytes' | 'weightBytes' | 'weightBytesPerStep'>;
+  private lastStats!: Omit<ModelStats, 'gpuMemoryBytes' | 'deviceMemoryBytes' | 'weightBytes' | 'weightBytesByRole' | 'weightBytesPerStep'>;
 
   constructor(parts: CausalLMParts) {
     super();
@@ -184,6 +186,7 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
       ...structuredClone(this.lastStats),
       gpuMemoryBytes: this.parts.weights.bytes + wsBytes + scratch + plans,
       weightBytes: this.parts.weights.bytes,
+      weightBytesByRole: this.parts.weights.bytesByRole(),
       deviceMemoryBytes: this.parts.ctx.memory.bytes,
       weightBytesPerStep: this.weightBytesPerStep(),
     };

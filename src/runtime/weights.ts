@@ -80,6 +80,13 @@ export interface WeightSlot {
   chunks: WeightChunk[];
 }
 
+export interface WeightBytesByRole {
+  linear: number;
+  head: number;
+  embedding: number;
+  vector: number;
+}
+
 /** The storage dtypes a load can ask for. */
 export type LoadDtype = 'auto' | WeightFormat | 'q4' | 'q8';
 
@@ -205,6 +212,16 @@ export class WeightStore {
     let n = 0;
     for (const s of this.slots.values()) for (const c of s.chunks) n += chunkBytes(c);
     return n;
+  }
+
+  /** GPU bytes by what the weights are for: Linear matrices, the LM head, the embedding table, vectors (norms, biases). */
+  bytesByRole(): WeightBytesByRole {
+    const out: WeightBytesByRole = { linear: 0, head: 0, embedding: 0, vector: 0 };
+    for (const s of this.slots.values()) {
+      const role = s.spec.kind === 'vector' ? 'vector' : (s.spec.role ?? 'linear');
+      for (const c of s.chunks) out[role] += chunkBytes(c);
+    }
+    return out;
   }
 
   dispose(): void {

@@ -51,14 +51,8 @@ describe.each(CASES)('%s', (name) => {
     const q4 = await AutoModelForCausalLM.from_pretrained(`${server}/${name}`, { cache: null, context: ctx, dtype: 'q4' });
     const f16 = await AutoModelForCausalLM.from_pretrained(`${server}/${name}`, { cache: null, context: ctx, dtype: 'f16' });
     try {
-      const linearBytes = (m: typeof q4) => {
-        let n = 0;
-        for (const [key, slot] of m['parts'].weights.slots) {
-          if (slot.spec.kind !== 'matrix' || key === 'embed' || key === 'lm_head') continue;
-          for (const c of slot.chunks) n += c.buffer.size + (c.scales?.size ?? 0) + (c.zeros?.size ?? 0);
-        }
-        return n;
-      };
+      // The stats hook reports the weights' GPU bytes by role; the Linear matrices are what q4 quantizes.
+      const linearBytes = (m: typeof q4) => m.stats().weightBytesByRole.linear;
       expect(linearBytes(q4) / linearBytes(f16)).toBeLessThanOrEqual(0.32);
       const p = golden.prompts.find((q) => q.kind === 'text')!;
       const out = await q4.generate({ input_ids: [p.input_ids], max_new_tokens: 8, eos_token_id: [] });
