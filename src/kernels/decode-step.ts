@@ -20,7 +20,7 @@
  */
 import { GPUValidationError } from '../errors.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
-import { bindWithUniform, grid2d, type KernelDispatch } from './dispatch.js';
+import { bindWithUniform, checkBindings, grid2d, type KernelDispatch } from './dispatch.js';
 
 const WG = 64;
 
@@ -99,15 +99,7 @@ export function prepareDecodeStep(ctx: GPUContext, args: DecodeStepArgs): Kernel
       }
     }
   }
-  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
-  for (const b of bindings) {
-    if (b.buffer.size < b.bytes) {
-      fail(`buffer ${b.name} ("${b.buffer.label}") holds ${b.buffer.size} bytes but ${b.shape} needs ${b.bytes}.`);
-    }
-    if (b.bytes > maxBinding) {
-      fail(`${b.name} needs a ${b.bytes}-byte binding, above this GPU's maxStorageBufferBindingSize (${maxBinding}).`);
-    }
-  }
+  checkBindings(ctx, fail, bindings);
   let workgroups: [number, number, number] = [1, 1, 1];
   try {
     workgroups = grid2d(rows, WG, args.maxWorkgroupsPerDimension ?? ctx.limits.maxComputeWorkgroupsPerDimension);

@@ -293,15 +293,13 @@ export function linearSource(v: LinearVariant): string {
   }
 }
 
-export interface LinearArgs {
+/** What every linear dispatch (float or quantized) shares: activations, output placement, bias and residual. */
+export interface LinearIO {
   /** (M, K) f32 activations. */
   x: GPUBuffer;
-  /** (N, K) weight in `format`, Hugging Face Linear layout. */
-  w: GPUBuffer;
-  format: WeightFormat;
   /**
    * f32 output: element (m, n) goes to y[m·yStride + yOffset + n]; by default (M, N) row-major, only its first
-   * M·N elements written. Must not be `x`, `bias` or `residual`.
+   * M·N elements written. Must not be `x`, a weight, `bias` or `residual`.
    */
   y: GPUBuffer;
   M: number;
@@ -315,30 +313,23 @@ export interface LinearArgs {
   yStride?: number;
   /** Element offset in y of column 0 of every row; default 0. */
   yOffset?: number;
+}
+
+export interface LinearArgs extends LinearIO {
+  /** (N, K) weight in `format`, Hugging Face Linear layout. */
+  w: GPUBuffer;
+  format: WeightFormat;
   /** What this layer is, for the dispatch ledger and error messages. */
   label?: string;
   /** Force a kernel (tests run every kernel on every adapter); default `linearKernelKind(M, ctx.adapter.cpu)`. */
   kernel?: LinearKernelKind;
 }
 
-/** Prepares y = x · Wᵀ (+ bias) (+ residual); record it with `recordDispatches`. Owns a small uniform buffer. */
 /** A binding of a linear dispatch (by binding number), with what its size check reports. */
 export interface LinearBinding extends CheckedBinding {
   binding: number;
 }
 
-/** What every linear dispatch (float or quantized) shares: activations, output placement, bias and residual. */
-export interface LinearIO {
-  x: GPUBuffer;
-  y: GPUBuffer;
-  M: number;
-  N: number;
-  K: number;
-  bias?: GPUBuffer;
-  residual?: GPUBuffer;
-  yStride?: number;
-  yOffset?: number;
-}
 
 /**
  * Checks a linear dispatch's y placement and aliasing (`weights` are the other buffers it reads) and returns the
@@ -427,6 +418,7 @@ export function linearDispatch(
   return { kernel: key, label, pipeline, bindGroup, workgroups, owned: [uniform] };
 }
 
+/** Prepares y = x · Wᵀ (+ bias) (+ residual); record it with `recordDispatches`. Owns a small uniform buffer. */
 export function prepareLinear(ctx: GPUContext, args: LinearArgs): KernelDispatch {
   const { M, N, K, format } = args;
   const label = args.label ?? `linear ${M}x${K} · (${N}x${K} ${String(format)})ᵀ`;

@@ -30,7 +30,13 @@ import {
   LINEAR_GEMV_MAX_M,
   ROWS_WG,
   TILE,
-  linearDispatch, linearIO, linearKernelKind, linearWorkgroups, type LinearKernelKind } from './linear.js';
+  linearDispatch,
+  linearIO,
+  linearKernelKind,
+  linearWorkgroups,
+  type LinearIO,
+  type LinearKernelKind,
+} from './linear.js';
 import {
   DEFAULT_QUANT_GROUP,
   checkQuantShape,
@@ -283,9 +289,7 @@ export function quantLinearSource(v: QuantLinearVariant): string {
   }
 }
 
-export interface QuantLinearArgs {
-  /** (M, K) f32 activations. */
-  x: GPUBuffer;
+export interface QuantLinearArgs extends LinearIO {
   /** Packed values of the (N, K) weight (quant.ts), `quantizedBytes(...).q` bytes. */
   q: GPUBuffer;
   /** f16 scales (N, blocks). */
@@ -295,19 +299,6 @@ export interface QuantLinearArgs {
   bits: QuantBits;
   /** Group size along K; default 32. */
   group?: QuantGroup;
-  /** f32 output at y[m·yStride + yOffset + n]; must not be x, bias or residual. */
-  y: GPUBuffer;
-  M: number;
-  N: number;
-  K: number;
-  /** (N) f32, added to every row. */
-  bias?: GPUBuffer;
-  /** (M, N) f32, added element-wise; a buffer other than `y`. Only with the default y placement. */
-  residual?: GPUBuffer;
-  /** Elements between consecutive rows of y; default N, at least yOffset + N. */
-  yStride?: number;
-  /** Element offset in y of column 0 of every row; default 0. */
-  yOffset?: number;
   label?: string;
   /** Force a kernel; default `quantLinearKernelKind(M, ctx.adapter.cpu)`. */
   kernel?: QuantLinearKernelKind;
