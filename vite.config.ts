@@ -19,6 +19,8 @@ export default defineConfig(({ mode }) => {
     };
   }
   return {
+    // Relative URLs, so dist/webslm.js finds the engine's worker file next to itself wherever it is served from.
+    base: './',
     build: {
       target: 'es2022',
       outDir: 'dist',
@@ -29,6 +31,7 @@ export default defineConfig(({ mode }) => {
         external: [/^comlink/, /^idb-keyval/, /^@huggingface\/jinja/, /^onnxruntime-web/],
       },
     },
-    worker: { format: 'es' },
+    // The Worker engine's entry (src/runtime/worker/engine-worker.ts), emitted as dist/engine-worker.js.
+    worker: { format: 'es', rollupOptions: { output: { entryFileNames: '[name].js' } } },
   };
 });

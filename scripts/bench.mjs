@@ -2,7 +2,7 @@
 //   npm run bench                      all suites
 //   npm run bench -- gpu [--large] [--json FILE]        WebGPU kernels under Dawn (SwiftShader without a GPU)
 //   npm run bench -- kernels [--model 0.5B|1.5B] [--json FILE]   every kernel family at 0.5B/1.5B model shapes
-//   npm run bench -- models [--case NAME] [--tokens N] [--json FILE]   generate() on hf-tiny fixtures + a synthetic ~125M Llama
+//   npm run bench -- models [--case NAME] [--tokens N] [--json FILE]   generate() on hf-tiny fixtures + synthetic ~125M / ~0.5B Llamas
 //   npm run bench -- tokenizer [--all] [--json FILE]    tokenizer encode MB/s: webslm, transformers.js, Rust
 //   npm run bench -- hub [--mb N] [--runs N] [--json FILE]   model file download, cache and tensor streaming MB/s
 import { spawnSync } from 'node:child_process';

@@ -32,6 +32,7 @@ export type { PretrainedConfig } from './api/auto-config.js';
 export { AutoModelForCausalLM } from './api/auto-model.js';
 export type { ModelLoadOptions, ModelDtype } from './api/auto-model.js';
 export { CausalLM } from './runtime/causal-lm.js';
+export { RemoteCausalLM } from './runtime/worker/remote-model.js';
 export type { ForwardInputs, ForwardOutput, GenerateOptions, ModelStats, StepStats } from './runtime/causal-lm.js';
 export { Tensor } from './runtime/tensor.js';
 export type { TensorType } from './runtime/tensor.js';
@@ -39,6 +40,16 @@ export { GENERATION_DEFAULTS } from './api/generation-config.js';
 export type { GenerationOptions } from './api/generation-config.js';
 export { BaseStreamer, TextStreamer, TextIteratorStreamer } from './api/streamers.js';
 export type { TextStreamerOptions } from './api/streamers.js';
+export { pipeline, TextGenerationPipeline, SUPPORTED_TASKS } from './api/pipeline.js';
+export type {
+  PipelineTask,
+  PipelineOptions,
+  TextGenerationModel,
+  LoadedCausalLM,
+  TextGenerationCallOptions,
+  TextGenerationOutput,
+  ChatGenerationOutput,
+} from './api/pipeline.js';
 export { SUPPORTED_MODEL_TYPES } from './models/config.js';
 export { RUNNABLE_MODEL_TYPES } from './models/registry.js';
 export { ModelCache } from './api/model-cache.js';

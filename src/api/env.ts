@@ -19,7 +19,11 @@ export const env = {
   cacheName: 'webslm-cache',
   /** In Node: a folder to keep downloaded files in ('' = no cache). */
   cacheDir: '',
-  /** Run models in a Web Worker (browsers only; Node always runs in-thread). */
+  /**
+   * Browser pages: `AutoModelForCausalLM.from_pretrained` runs the model, its GPU device and the generation loop in
+   * a dedicated module Worker and returns a proxy with the model's API (default true in pages). Set it to false to
+   * run models in the calling thread. Node and code already running in a Worker always run models in-thread.
+   */
   useWorker: inBrowserPage,
 };
 
