@@ -3,6 +3,7 @@
 // through a fixture's chat template; the typed errors. In Chromium the model runs in the Worker engine (a
 // RemoteCausalLM), in Node in this thread (a CausalLM): the pipeline uses only their common API.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { env } from '../../src/api/env.js';
 import { pipeline, type TextGenerationPipeline } from '../../src/api/pipeline.js';
 import { BaseStreamer, TextIteratorStreamer, TextStreamer } from '../../src/api/streamers.js';
 import { AbortError, ConfigError, TokenizerError, WebSLMError } from '../../src/errors.js';
@@ -43,6 +44,33 @@ class Capture extends BaseStreamer {
   }
   end(): void {}
 }
+
+describe('the same tokens in a Worker, in this thread and under Node', () => {
+  // One reference for every environment: PyTorch's greedy ids of the model card (eval/samples.json). In Chromium the
+  // pipeline runs once through the Worker engine and once in this thread; under Node in this thread.
+  const modes = typeof window === 'undefined' ? [false] : [true, false];
+  it.each(modes)('greedy through the pipeline = PyTorch greedy (Worker engine: %s)', { timeout: 300_000 }, async (worker) => {
+    const samples = (await (await fetch(`${server}/kjv-llama-tiny/eval/samples.json`)).json()) as { prompt: string; greedy_ids: number[] }[];
+    const saved = env.useWorker;
+    env.useWorker = worker;
+    const p = await pipeline('text-generation', `${server}/kjv-llama-tiny`, { cache: null });
+    try {
+      expect(p.model.constructor.name).toBe(worker ? 'RemoteCausalLM' : 'CausalLM');
+      for (const sample of samples.slice(0, 2)) {
+        const want = sample.greedy_ids.slice(0, 24);
+        const options = { max_new_tokens: want.length, do_sample: false, repetition_penalty: 1, eos_token_id: [] };
+        const [out] = await p(sample.prompt, { ...options, return_full_text: false });
+        expect(out!.generated_text, sample.prompt).toBe(p.tokenizer.decode(want, { skip_special_tokens: true }));
+        const capture = new Capture();
+        await p(sample.prompt, { ...options, streamer: capture });
+        expect(capture.news, sample.prompt).toEqual(want);
+      }
+    } finally {
+      await p.dispose();
+      env.useWorker = saved;
+    }
+  });
+});
 
 describe('text-generation pipeline: completion (kjv-llama-tiny)', () => {
   it('loads tokenizer and model with one progress_callback', () => {
