@@ -5,22 +5,21 @@
  * In a browser page with `env.useWorker` (the default there), the model, its GPU device and the generation loop
  * live in a dedicated module Worker and the call returns a `RemoteCausalLM`, a thin proxy with the API of
  * `CausalLM`. The model runs in the calling thread instead in Node, in a Worker, with `env.useWorker = false`,
- * when a `context` or `gpu` option is given (a GPU context or entry point of this thread means "run here"), and
- * for folders picked with `modelFromFiles` (their `File`s are registered in this thread).
+ * and when a `context` or `gpu` option is given (a GPU context or entry point of this thread means "run here"). A
+ * folder picked with `modelFromFiles` goes to the worker as its `File`s (cloned handles, not bytes).
  */
 import type { CausalLM } from '../runtime/causal-lm.js';
 import type { GPUContext } from '../runtime/gpu-context.js';
 import { loadRemoteCausalLM, type RemoteCausalLM } from '../runtime/worker/remote-model.js';
-import { isLocalFilesModel } from '../hub/local-files.js';
 import { env } from './env.js';
 import { loadCausalLM, type ModelLoadOptions } from './load-model.js';
 
 export type { ModelDtype, ModelLoadOptions } from './load-model.js';
 
 /** Whether `from_pretrained(model, options)` runs the model in the Worker engine. */
-export function loadsInWorker(model: string, options: ModelLoadOptions = {}): boolean {
+export function loadsInWorker(options: ModelLoadOptions = {}): boolean {
   const page = typeof window !== 'undefined' && typeof document !== 'undefined' && typeof Worker !== 'undefined';
-  return env.useWorker && page && options.context === undefined && options.gpu === undefined && !isLocalFilesModel(model);
+  return env.useWorker && page && options.context === undefined && options.gpu === undefined;
 }
 
 export class AutoModelForCausalLM {
@@ -29,7 +28,7 @@ export class AutoModelForCausalLM {
   /** A `CausalLM`, or in a browser page with `env.useWorker` a `RemoteCausalLM` with the same API. */
   static from_pretrained(model: string, options?: ModelLoadOptions): Promise<CausalLM | RemoteCausalLM>;
   static async from_pretrained(model: string, options: ModelLoadOptions = {}): Promise<CausalLM | RemoteCausalLM> {
-    if (loadsInWorker(model, options)) return loadRemoteCausalLM(model, options);
+    if (loadsInWorker(options)) return loadRemoteCausalLM(model, options);
     return loadCausalLM(model, options);
   }
 }

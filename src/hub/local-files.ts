@@ -38,8 +38,23 @@ export function modelFromFiles(files: Iterable<File> | FileList, name = 'local')
     const path = relativePath(file);
     if (path !== '') map.set(path, file);
   }
+  return modelFromFileMap(map, name);
+}
+
+/**
+ * The files of a model registered by `modelFromFiles`, by path, with its name (null for other ids): what the Worker
+ * engine sends across (`File`s are structured-cloneable; their bytes are not copied) to register them there.
+ */
+export function localModelFiles(model: string): { name: string; files: [string, File][] } | null {
+  const id = parseId(model);
+  const entry = id === null ? undefined : registry.get(id);
+  return entry ? { name: entry.name, files: [...entry.files] } : null;
+}
+
+/** Registers files already keyed by their path in the model folder (the other side of `localModelFiles`). */
+export function modelFromFileMap(files: Iterable<[string, File]>, name = 'local'): string {
   const id = nextId++;
-  registry.set(id, { name, files: map });
+  registry.set(id, { name, files: new Map(files) });
   return `${LOCAL_FILES_SCHEME}${id}/`;
 }
 

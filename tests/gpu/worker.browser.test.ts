@@ -7,6 +7,7 @@ import { AutoTokenizer } from '../../src/api/auto-tokenizer.js';
 import { env } from '../../src/api/env.js';
 import { BaseStreamer } from '../../src/api/streamers.js';
 import { AbortError, ConfigError, DeviceLostError, DownloadError } from '../../src/errors.js';
+import { forgetModelFiles, modelFromFiles } from '../../src/hub/local-files.js';
 import { CausalLM, type GenerateOptions } from '../../src/runtime/causal-lm.js';
 import { GPUContext } from '../../src/runtime/gpu-context.js';
 import { engineWorker, RemoteCausalLM } from '../../src/runtime/worker/remote-model.js';
@@ -91,6 +92,29 @@ describe('Worker engine', () => {
     const stats = remote.stats();
     expect(stats.decode.steps).toBe(9);
     expect(stats.prefill.tokens).toBe(prompt.length);
+  });
+
+  it('loads a folder picked on the page (modelFromFiles) in the worker', async () => {
+    const names = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+    const files = await Promise.all(
+      names.map(async (name) => {
+        const file = new File([await (await fetch(`${MODEL}/${name}`)).arrayBuffer()], name);
+        Object.defineProperty(file, 'webkitRelativePath', { value: `kjv-llama-tiny/${name}` });
+        return file;
+      }),
+    );
+    const id = modelFromFiles(files, 'kjv-llama-tiny');
+    try {
+      const picked = await loadRemote(id);
+      try {
+        const greedy = { input_ids: [prompt], max_new_tokens: 6, eos_token_id: [], do_sample: false };
+        expect(await picked.generate(greedy)).toEqual(await local.generate(greedy));
+      } finally {
+        await picked.dispose();
+      }
+    } finally {
+      forgetModelFiles(id);
+    }
   });
 
   it('gives the same logits through model({ input_ids })', async () => {

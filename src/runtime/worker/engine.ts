@@ -13,6 +13,7 @@ import { loadCausalLM, type ModelLoadOptions } from '../../api/load-model.js';
 import { BaseStreamer } from '../../api/streamers.js';
 import { DeviceLostError } from '../../errors.js';
 import type { ProgressInfo } from '../../hub/model-files.js';
+import { forgetModelFiles, modelFromFileMap } from '../../hub/local-files.js';
 import type { CausalLM, ModelStats } from '../causal-lm.js';
 import { GPUContext } from '../gpu-context.js';
 import {
@@ -82,17 +83,20 @@ export class Engine {
     const controller = controlled(control, options.aborted);
     const delivered: Promise<unknown>[] = [];
     let ctx: GPUContext | null = null;
+    let local: string | null = null;
     try {
       ctx = await this.sharedContext();
       this.loading.set(ctx, (this.loading.get(ctx) ?? 0) + 1);
-      const { aborted: _aborted, ...rest } = options;
+      const { aborted: _aborted, localFiles, ...rest } = options;
+      // A folder picked on the page: its Files, registered here under an id of this worker for the load.
+      if (localFiles) local = modelFromFileMap(localFiles.files, localFiles.name);
       const loadOptions: ModelLoadOptions = {
         ...(rest as ModelLoadOptions),
         context: ctx,
         signal: controller.signal,
         progress_callback: progress ? (info) => void delivered.push(Promise.resolve(progress(info))) : undefined,
       };
-      const lm = await loadCausalLM(model, loadOptions);
+      const lm = await loadCausalLM(local ?? model, loadOptions);
       const handle = this.nextHandle++;
       this.models.set(handle, { lm, ctx });
       await Promise.allSettled(delivered);
@@ -101,6 +105,7 @@ export class Engine {
       await Promise.allSettled(delivered);
       return fail(await this.explain(e, ctx));
     } finally {
+      if (local) forgetModelFiles(local); // the weights are on the GPU: the Files are not read again
       control.close();
       progress?.[Comlink.releaseProxy]?.();
       if (ctx) {

@@ -108,6 +108,8 @@ export interface WorkerLoadOptions {
   backoffMs?: number;
   /** Already aborted when the call was made. */
   aborted?: boolean;
+  /** A folder picked on the page (`modelFromFiles`): its `File`s by path, registered again in the worker. */
+  localFiles?: { name: string; files: [string, File][] };
 }
 
 export interface LoadReply {

@@ -21,6 +21,7 @@
  */
 import * as Comlink from 'comlink';
 import { env } from '../../api/env.js';
+import { localModelFiles } from '../../hub/local-files.js';
 import { resolveGeneration, type GenerationOptions } from '../../api/generation-config.js';
 import type { ModelLoadOptions } from '../../api/load-model.js';
 import { StopStringMatcher } from '../../api/stop-strings.js';
@@ -144,7 +145,7 @@ export async function loadRemoteCausalLM(model: string, options: ModelLoadOption
     const reply = await call(conn, () =>
       conn.engine.load(
         model,
-        { ...rest, cache, aborted: signal?.aborted ?? false },
+        { ...rest, cache, aborted: signal?.aborted ?? false, localFiles: localModelFiles(model) ?? undefined },
         envSnapshot(),
         Comlink.transfer(channel.port2, [channel.port2]),
         progress_callback ? Comlink.proxy(progress_callback) : undefined,
