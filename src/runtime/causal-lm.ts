@@ -12,7 +12,6 @@
  *   The next step is submitted before the previous ids are read, so the GPU never waits for the CPU.
  */
 import { AbortError, ConfigError, DeviceLostError } from '../errors.js';
-import { StopStringMatcher } from '../api/stop-strings.js';
 import type { BaseStreamer } from '../api/streamers.js';
 import { resolveGeneration, type GenerationOptions, type ResolvedGeneration } from '../api/generation-config.js';
 import { prepareDecodeStep } from '../kernels/decode-step.js';
@@ -21,7 +20,7 @@ import { prepareSampling, type SamplingDispatch } from '../kernels/sampling.js';
 import type { DecoderConfig } from '../models/config.js';
 import type { BodyPlan, FamilyInstance, HeadPlan, ModelFamily } from '../models/family.js';
 import { Callable } from '../tokenizer/callable.js';
-import { IncrementalDecoder } from '../tokenizer/streaming.js';
+import { SequenceStops } from './sequence-stops.js';
 import type { PreTrainedTokenizer } from '../tokenizer/tokenizer.js';
 import { COPY_DST, COPY_SRC, MAP_READ, STORAGE, createBuffer, writeBuffer } from './buffers.js';
 import type { GPUContext } from './gpu-context.js';
@@ -503,21 +502,7 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
       return got;
     };
 
-    const finished = new Array<boolean>(B).fill(false);
-    const eos = new Set(gen.eosTokenIds);
-    const pad = gen.padTokenId ?? gen.eosTokenIds[0] ?? 0;
-    const matchers = gen.stopStrings.length > 0 ? rows.map(() => new StopStringMatcher(gen.stopStrings)) : null;
-    const tok = options.tokenizer;
-    const decoders =
-      matchers && tok
-        ? rows.map(
-            (row) =>
-              new IncrementalDecoder((ids) => tok.decode(ids, { skip_special_tokens: true }), {
-                prefixIds: row.slice(0, L),
-                idToToken: (id) => tok.id_to_token(id),
-              }),
-          )
-        : null;
+    const stops = new SequenceStops(rows, L, gen, options.tokenizer);
     let steps = 0;
     let decodeStart = 0;
     let decodeSubmits = 0;
@@ -536,16 +521,10 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
           decodeStart = now();
         }
         steps++;
-        const next = Array.from(ids, (id, b) => (finished[b] ? pad : id));
-        next.forEach((id, b) => rows[b]!.push(id));
+        const next = stops.step(ids);
         options.token_callback?.(next);
         streamer?.put([[next[0]!]]);
-        for (let b = 0; b < B; b++) {
-          if (finished[b]) continue;
-          if (eos.has(next[b]!)) finished[b] = true;
-          else if (matchers && matchers[b]!.push(decoders![b]!.push(next[b]!))) finished[b] = true;
-        }
-        if (finished.every(Boolean)) break;
+        if (stops.check(next)) break;
         if (options.signal?.aborted) {
           if (step + 1 < maxNew) await read(step + 1); // let the step in flight finish; its buffer is unmapped again
           throw new AbortError(`Generation was aborted after ${steps} new token${steps === 1 ? '' : 's'}.`);

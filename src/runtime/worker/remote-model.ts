@@ -24,14 +24,13 @@ import { env } from '../../api/env.js';
 import { localModelFiles } from '../../hub/local-files.js';
 import { resolveGeneration, type GenerationOptions } from '../../api/generation-config.js';
 import type { ModelLoadOptions } from '../../api/load-model.js';
-import { StopStringMatcher } from '../../api/stop-strings.js';
 import { ConfigError, DeviceLostError, WebSLMError } from '../../errors.js';
 import type { DecoderConfig } from '../../models/config.js';
 import { Callable } from '../../tokenizer/callable.js';
-import { IncrementalDecoder } from '../../tokenizer/streaming.js';
 import type { PreTrainedTokenizer } from '../../tokenizer/tokenizer.js';
 import type { ForwardInputs, ForwardOutput, GenerateOptions, ModelStats } from '../causal-lm.js';
 import { readBatch } from '../inputs.js';
+import { SequenceStops } from '../sequence-stops.js';
 import { Tensor } from '../tensor.js';
 import type { Engine } from './engine.js';
 import {
@@ -166,18 +165,8 @@ function stopStringsOf(value: GenerationOptions['stop_strings']): string[] | nul
   return Array.isArray(value) ? value : [value];
 }
 
-/**
- * Matches stop strings on the page, over the ids the worker streams: the bookkeeping of `CausalLM.generate`'s loop
- * (finished sequences, pad ids, one incremental decoder and matcher per sequence).
- */
-class PageStops {
-  readonly rows: number[][];
-  private readonly finished: boolean[];
-  private readonly eos: Set<number>;
-  private readonly pad: number;
-  private readonly matchers: StopStringMatcher[];
-  private readonly decoders: IncrementalDecoder[];
-
+/** Stop strings matched on the page, over the ids the worker streams, with the rows `CausalLM.generate` starts from. */
+class PageStops extends SequenceStops {
   constructor(options: GenerateOptions, base: GenerationOptions | null, config: DecoderConfig, tok: PreTrainedTokenizer) {
     const input = readBatch(options.input_ids, options.attention_mask, config.vocabSize);
     const gen = resolveGeneration([base, options], input.length, {
@@ -185,35 +174,12 @@ class PageStops {
       padTokenId: config.padTokenId,
       bosTokenId: config.bosTokenId,
     });
-    this.rows = input.ids.flatMap((row) => Array.from({ length: gen.numReturnSequences }, () => [...row]));
-    this.finished = this.rows.map(() => false);
-    this.eos = new Set(gen.eosTokenIds);
-    this.pad = gen.padTokenId ?? gen.eosTokenIds[0] ?? 0;
-    this.matchers = this.rows.map(() => new StopStringMatcher(gen.stopStrings));
-    this.decoders = this.rows.map(
-      (row) =>
-        new IncrementalDecoder((ids) => tok.decode(ids, { skip_special_tokens: true }), {
-          prefixIds: row.slice(0, input.length),
-          idToToken: (id) => tok.id_to_token(id),
-        }),
+    super(
+      input.ids.flatMap((row) => Array.from({ length: gen.numReturnSequences }, () => [...row])),
+      input.length,
+      gen,
+      tok,
     );
-  }
-
-  /** The step's ids with finished sequences padded, appended to the rows. */
-  step(ids: readonly number[]): number[] {
-    const next = ids.map((id, b) => (this.finished[b] ? this.pad : id));
-    next.forEach((id, b) => this.rows[b]!.push(id));
-    return next;
-  }
-
-  /** Checks the step's ids for EOS and stop strings; true once every sequence has finished. */
-  check(next: readonly number[]): boolean {
-    next.forEach((id, b) => {
-      if (this.finished[b]) return;
-      if (this.eos.has(id)) this.finished[b] = true;
-      else if (this.matchers[b]!.push(this.decoders[b]!.push(id))) this.finished[b] = true;
-    });
-    return this.finished.every(Boolean);
   }
 }
 
