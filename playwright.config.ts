@@ -13,7 +13,7 @@ export default defineConfig({
   reporter: [['list']],
   use: { baseURL: `http://localhost:${PORT}` },
   webServer: {
-    command: `npx vite --mode demo --port ${PORT} --strictPort`,
+    command: `npx vite --mode demo --config tests/e2e/vite.config.ts --port ${PORT} --strictPort`,
     url: `http://localhost:${PORT}`,
     reuseExistingServer: !process.env.CI,
     timeout: 120_000,
