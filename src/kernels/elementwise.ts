@@ -7,6 +7,10 @@
  *   activation out = act(x)                    GPT-2 `gelu_new`, plain GELU MLPs
  *   add        out = a + b                     residual connections: hidden_states = residual + hidden_states
  *   scale      out = x * s
+ *   softcap    x = tanh(x / cap) * cap, in place    Gemma-2's final logit soft-capping:
+ *               logits = logits / self.config.final_logit_softcapping
+ *               logits = torch.tanh(logits)
+ *               logits = logits * self.config.final_logit_softcapping
  *
  * Activations (`Activation`):
  *   'silu'       x * sigmoid(x)                                          nn.SiLU
@@ -24,6 +28,7 @@
  * the same dispatch).
  *
  * Bindings (group 0), in order: the inputs (storage, read) · the output (storage, read_write) · params (uniform).
+ * The in-place soft-cap: 0 x (storage, read_write) · 1 params (uniform).
  */
 import { GPUValidationError } from '../errors.js';
 import { createBuffer, UNIFORM, COPY_DST, writeBuffer } from '../runtime/buffers.js';
@@ -152,6 +157,18 @@ export function scaleSource(): string {
 @group(0) @binding(2) var<uniform> params: Params;
 ${INDEX_WGSL}
   out[e] = x[e] * params.scale;
+}
+`;
+}
+
+export const SOFTCAP_KEY = 'elementwise.softcap.inplace';
+/** tanh(x / cap) * cap over x in place; the argument of tanh is clamped to ±20, where tanh is ±1 in f32. */
+export function softCapSource(): string {
+  return `${PARAMS_WGSL}
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+@group(0) @binding(1) var<uniform> params: Params;
+${INDEX_WGSL}
+  x[e] = tanh(clamp(x[e] / params.scale, -20.0, 20.0)) * params.scale;
 }
 `;
 }
@@ -362,16 +379,46 @@ export interface ScaleArgs extends CommonArgs {
 
 /** Prepares out = x * scale. */
 export function prepareScale(ctx: GPUContext, args: ScaleArgs): KernelDispatch {
-  const { count, scale } = args;
-  const label = args.label ?? `scale ${count}`;
-  checkCount('scale', label, 'count', count);
-  if (typeof scale !== 'number' || Number.isNaN(scale)) {
-    throw new GPUValidationError(`scale "${label}": scale must be a number, got ${scale}.`);
+  const out = (count: number): BufferNeed => ({ name: 'out', buffer: args.out, bytes: count * 4, shape: 'count' });
+  const factor = { name: 'scale', value: args.scale, bad: Number.isNaN, must: 'a number' };
+  return prepareWithFactor(ctx, args, 'scale', SCALE_KEY, scaleSource, factor, out);
+}
+
+/**
+ * The launchers of the one-factor kernels (scale, softcap): x and, unless the kernel works in place, `out`, with the
+ * factor in the params uniform, rejected when `factor.bad(value)` with the requirement `factor.must` names.
+ */
+function prepareWithFactor(
+  ctx: GPUContext,
+  args: CommonArgs & { x: GPUBuffer; count: number },
+  kernelName: string,
+  key: string,
+  source: () => string,
+  factor: { name: string; value: number; bad: (value: number) => boolean; must: string },
+  out?: (count: number) => BufferNeed,
+): KernelDispatch {
+  const { count } = args;
+  const label = args.label ?? `${kernelName} ${count}`;
+  checkCount(kernelName, label, 'count', count);
+  if (typeof factor.value !== 'number' || factor.bad(factor.value)) {
+    throw new GPUValidationError(`${kernelName} "${label}": ${factor.name} must be ${factor.must}, got ${factor.value}.`);
   }
-  const needs: BufferNeed[] = [
-    { name: 'x', buffer: args.x, bytes: count * 4, shape: 'count' },
-    { name: 'out', buffer: args.out, bytes: count * 4, shape: 'count' },
-  ];
-  checkBuffers(ctx, 'scale', label, needs);
-  return finish(ctx, SCALE_KEY, label, scaleSource, needs, count, 0, scale, args.maxWorkgroupsPerDimension);
+  const needs: BufferNeed[] = [{ name: 'x', buffer: args.x, bytes: count * 4, shape: 'count' }];
+  if (out) needs.push(out(count));
+  checkBuffers(ctx, kernelName, label, needs);
+  return finish(ctx, key, label, source, needs, count, 0, factor.value, args.maxWorkgroupsPerDimension);
+}
+
+export interface SoftCapArgs extends CommonArgs {
+  /** f32 values capped in place; only the first `count` are touched. */
+  x: GPUBuffer;
+  count: number;
+  /** The cap (> 0, rounded to f32): values map to tanh(x / cap) · cap, within (−cap, cap). */
+  cap: number;
+}
+
+/** Prepares x = tanh(x / cap) * cap in place (Gemma-2's `final_logit_softcapping` on the LM head output). */
+export function prepareSoftCap(ctx: GPUContext, args: SoftCapArgs): KernelDispatch {
+  const factor = { name: 'cap', value: args.cap, bad: (cap: number) => !Number.isFinite(cap) || cap <= 0, must: 'a finite number > 0' };
+  return prepareWithFactor(ctx, args, 'softcap', SOFTCAP_KEY, softCapSource, factor);
 }

@@ -1,7 +1,9 @@
 /**
  * The Llama family: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM (and SmolLM, which is
  * Llama). What differs between them is data in DecoderConfig: q/k/v (and o) biases, Qwen3's per-head q/k RMSNorm,
- * sliding windows, tied embeddings, rope scaling. The forward pass mirrors `modeling_llama.py`:
+ * sliding windows, tied embeddings, rope scaling. Gemma and Gemma-2 (models/gemma.ts) run the same body with the
+ * data of `DecoderShape` (norm weights as 1 + w, embeddings × sqrt(hidden), GeGLU, Gemma-2's extra norms, query
+ * scale and soft caps). The forward pass mirrors `modeling_llama.py`:
  *
  *   hidden_states = self.embed_tokens(input_ids)
  *   for decoder_layer in self.layers:
@@ -19,6 +21,12 @@
  *   hidden_states = self.norm(hidden_states)
  *   logits = self.lm_head(hidden_states)
  *
+ * Gemma-2 (`sandwichNorms`) normalizes each sub-layer's output before it joins the residual stream, and names the
+ * MLP's input norm pre_feedforward_layernorm (its post_attention_layernorm is the attention's output norm):
+ *       hidden_states = residual + self.post_attention_layernorm(self_attn(self.input_layernorm(hidden_states)))
+ *       hidden_states = residual + self.post_feedforward_layernorm(mlp(self.pre_feedforward_layernorm(hidden_states)))
+ * Each sum is fused into the next norm (norm kernel's residual form); the last layer's is a plain add.
+ *
  * Buffers (R = rows = batch · tokens, the most one step holds):
  *   h, h2: (R, hidden) residual stream, ping-ponged within a layer (a linear cannot add a buffer into itself)
  *   xn: (R, hidden) normed input of the projections
@@ -29,7 +37,7 @@
 import { ConfigError, OutOfMemoryError } from '../errors.js';
 import { prepareAttention, prepareKvWrite, type AttentionDispatch, type KvWriteDispatch } from '../kernels/attention.js';
 import { disposeDispatch, type KernelDispatch } from '../kernels/dispatch.js';
-import { prepareGated } from '../kernels/elementwise.js';
+import { prepareAdd, prepareGated, prepareSoftCap } from '../kernels/elementwise.js';
 import { prepareRMSNorm } from '../kernels/norm.js';
 import { prepareRopeF32 } from '../kernels/rope.js';
 import { ropeInvFreq } from '../kernels/rope-scaling.js';
@@ -68,6 +76,7 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
   const qOrigin = `num_attention_heads ${c.numHeads} × head_dim ${c.headDim}, ${hid}`;
   const kvOrigin = `num_key_value_heads ${c.numKvHeads} × head_dim ${c.headDim}, ${hid}`;
   const mlpOrigin = `intermediate_size ${I}, ${hid}`;
+  const sandwich = decoderShape(c).sandwichNorms;
   const specs: WeightSlotSpec[] = [
     matrix('embed', c.vocabSize, H, `vocab_size ${c.vocabSize}, ${hid}`, ['model.embed_tokens.weight', c.vocabSize, 0]),
   ];
@@ -97,6 +106,9 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
     specs.push(matrix(`${L}o`, H, qDim, `${hid}, num_attention_heads ${c.numHeads} × head_dim ${c.headDim}`, [`${p}self_attn.o_proj.weight`, H, 0]));
     if (c.oBias) specs.push(vector(`${L}o.bias`, H, hid, [`${p}self_attn.o_proj.bias`, H, 0]));
     specs.push(vector(`${L}post_attention_layernorm`, H, hid, [`${p}post_attention_layernorm.weight`, H, 0]));
+    if (sandwich) {
+      for (const n of ['pre_feedforward_layernorm', 'post_feedforward_layernorm']) specs.push(vector(`${L}${n}`, H, hid, [`${p}${n}.weight`, H, 0]));
+    }
     specs.push(
       splittable(matrix(`${L}gate_up`, 2 * I, H, mlpOrigin, [`${p}mlp.gate_proj.weight`, I, 0], [`${p}mlp.up_proj.weight`, I, I]), !c.mlpBias),
     );
@@ -113,6 +125,36 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
     specs.push(head);
   }
   return specs;
+}
+
+/** What the Gemma models change in the Llama body, derived from the config alone. */
+export interface DecoderShape {
+  /** RMSNorm weights stored as an offset from one: `x · rsqrt(mean(x²) + eps) · (1 + w)` (Gemma). */
+  unitOffsetNorm: boolean;
+  /**
+   * Factor on the embeddings: `hidden_states * normalizer`, normalizer = torch.tensor(hidden_size**0.5,
+   * dtype=hidden_states.dtype), i.e. the f32 of sqrt(hidden) here, where the body runs in f32 (Gemma); else 1.
+   */
+  embedScale: number;
+  /** Gemma-2's post_attention / pre_feedforward / post_feedforward norms around both sub-layers. */
+  sandwichNorms: boolean;
+  /** Multiplies q·k: head_dim^-0.5, or Gemma-2's query_pre_attn_scalar^-0.5. */
+  attnScaling: number;
+  /** Attention logit soft-cap (tanh(s / cap) · cap before the mask); 0 = none. */
+  attnSoftCap: number;
+  /** Soft-cap on the LM head output; 0 = none. */
+  finalSoftCap: number;
+}
+
+export function decoderShape(c: DecoderConfig): DecoderShape {
+  return {
+    unitOffsetNorm: c.gemmaNorm,
+    embedScale: c.gemmaNorm ? Math.fround(Math.sqrt(c.hiddenSize)) : 1,
+    sandwichNorms: c.modelType === 'gemma2',
+    attnScaling: 1 / Math.sqrt(c.queryPreAttnScalar ?? c.headDim),
+    attnSoftCap: c.attnSoftCap,
+    finalSoftCap: c.finalSoftCap,
+  };
 }
 
 interface Scratch {
@@ -148,6 +190,7 @@ export class LlamaInstance implements FamilyInstance {
   private readonly invFreq: GPUBuffer;
   private readonly rotaryDim: number;
   private readonly attentionScaling: number;
+  private readonly shape: DecoderShape;
 
   constructor(
     private readonly ctx: GPUContext,
@@ -158,6 +201,7 @@ export class LlamaInstance implements FamilyInstance {
     this.invFreq = uploadBuffer(ctx, 'rope/inv_freq', rope.invFreq, STORAGE | COPY_DST);
     this.rotaryDim = rope.rotaryDim;
     this.attentionScaling = rope.attentionScaling;
+    this.shape = decoderShape(config);
   }
 
   workspaceBytes(batch: number, rows: number, maxSeq: number): number {
@@ -239,11 +283,20 @@ export class LlamaInstance implements FamilyInstance {
     const list: KernelDispatch[] = [];
     const steps: Array<KvWriteDispatch | AttentionDispatch> = [];
     const bias = (key: string) => (w.has(key) ? w.single(key) : undefined);
+    const shape = this.shape;
+    // RMSNorm of `rows` rows of x into y, or with `residual`: residual += x, y = norm(residual).
+    const rmsNorm = (key: string, x: GPUBuffer, y: GPUBuffer, rows: number, dim: number, residual?: GPUBuffer) =>
+      prepareRMSNorm(ctx, { x, weight: w.single(key), y, rows, dim, eps: c.normEps, residual, unitOffset: shape.unitOffsetNorm, label: key });
+    let output = s.h;
     try {
-      list.push(...prepareChunkedEmbedding(ctx, w, 'embed', { ids: inputs.ids, out: s.h, tokens: M, label: 'embed_tokens' }));
+      // hidden_states = self.embed_tokens(input_ids) (* normalizer, Gemma)
+      const embedScale = shape.embedScale === 1 ? undefined : shape.embedScale;
+      list.push(...prepareChunkedEmbedding(ctx, w, 'embed', { ids: inputs.ids, out: s.h, tokens: M, scale: embedScale, label: 'embed_tokens' }));
       for (let l = 0; l < c.numLayers; l++) {
         const L = `layers.${l}.`;
-        list.push(prepareRMSNorm(ctx, { x: s.h, weight: w.single(`${L}input_layernorm`), y: s.xn, rows: M, dim: H, eps: c.normEps, label: `${L}input_layernorm` }));
+        // Gemma-2: the previous layer's MLP output (in h2) joins the stream here, fused into this norm.
+        const pending = shape.sandwichNorms && l > 0 ? s.h2 : undefined;
+        list.push(rmsNorm(`${L}input_layernorm`, pending ?? s.h, s.xn, M, H, pending && s.h));
         list.push(...prepareChunkedLinear(ctx, w, `${L}q`, { x: s.xn, y: s.q, M, K: H, bias: bias(`${L}q.bias`), label: `${L}q_proj` }));
         list.push(...prepareChunkedLinear(ctx, w, `${L}k`, { x: s.xn, y: s.k, M, K: H, bias: bias(`${L}k.bias`), label: `${L}k_proj` }));
         list.push(...prepareChunkedLinear(ctx, w, `${L}v`, { x: s.xn, y: s.v, M, K: H, bias: bias(`${L}v.bias`), label: `${L}v_proj` }));
@@ -251,8 +304,8 @@ export class LlamaInstance implements FamilyInstance {
         let k = s.k;
         if (c.qkNorm) {
           // query_states = self.q_norm(q_proj(h).view(hidden_shape)): RMSNorm over head_dim, per head
-          list.push(prepareRMSNorm(ctx, { x: s.q, weight: w.single(`${L}q_norm`), y: s.qn!, rows: M * c.numHeads, dim: D, eps: c.normEps, label: `${L}q_norm` }));
-          list.push(prepareRMSNorm(ctx, { x: s.k, weight: w.single(`${L}k_norm`), y: s.kn!, rows: M * c.numKvHeads, dim: D, eps: c.normEps, label: `${L}k_norm` }));
+          list.push(rmsNorm(`${L}q_norm`, s.q, s.qn!, M * c.numHeads, D));
+          list.push(rmsNorm(`${L}k_norm`, s.k, s.kn!, M * c.numKvHeads, D));
           q = s.qn!;
           k = s.kn!;
         }
@@ -294,18 +347,41 @@ export class LlamaInstance implements FamilyInstance {
           kvHeads: c.numKvHeads,
           headDim: D,
           maxSeq: s.maxSeq,
-          scaling: 1 / Math.sqrt(D),
+          scaling: shape.attnScaling,
+          softCap: shape.attnSoftCap,
           window: c.layerWindows[l] ?? 0,
           rowMaskStart: inputs.rowMaskStart,
           label: `${L}self_attn`,
         });
         list.push(kvw, att);
         steps.push(kvw, att);
-        list.push(...prepareChunkedLinear(ctx, w, `${L}o`, { x: s.attn, y: s.h2, M, K: qDim, bias: bias(`${L}o.bias`), residual: s.h, label: `${L}o_proj+residual` }));
-        list.push(prepareRMSNorm(ctx, { x: s.h2, weight: w.single(`${L}post_attention_layernorm`), y: s.xn, rows: M, dim: H, eps: c.normEps, label: `${L}post_attention_layernorm` }));
-        list.push(...prepareChunkedLinear(ctx, w, `${L}gate_up`, { x: s.xn, y: s.gu, M, K: H, bias: bias(`${L}gate_up.bias`), label: `${L}gate_up_proj` }));
+        // mlpIn: the normed input of the MLP
+        let mlpIn: GPUBuffer;
+        if (shape.sandwichNorms) {
+          // h2 = post_attention_layernorm(o_proj(attn)); h += h2 and h2 = pre_feedforward_layernorm(h)
+          list.push(...prepareChunkedLinear(ctx, w, `${L}o`, { x: s.attn, y: s.h2, M, K: qDim, bias: bias(`${L}o.bias`), label: `${L}o_proj` }));
+          list.push(rmsNorm(`${L}post_attention_layernorm`, s.h2, s.xn, M, H));
+          list.push(rmsNorm(`${L}pre_feedforward_layernorm`, s.xn, s.h2, M, H, s.h));
+          mlpIn = s.h2;
+        } else {
+          list.push(...prepareChunkedLinear(ctx, w, `${L}o`, { x: s.attn, y: s.h2, M, K: qDim, bias: bias(`${L}o.bias`), residual: s.h, label: `${L}o_proj+residual` }));
+          list.push(rmsNorm(`${L}post_attention_layernorm`, s.h2, s.xn, M, H));
+          mlpIn = s.xn;
+        }
+        list.push(...prepareChunkedLinear(ctx, w, `${L}gate_up`, { x: mlpIn, y: s.gu, M, K: H, bias: bias(`${L}gate_up.bias`), label: `${L}gate_up_proj` }));
         list.push(prepareGated(ctx, { activation: c.hiddenAct, gateUp: s.gu, out: s.act, rows: M, n: I, label: `${L}act_fn(gate)*up` }));
-        list.push(...prepareChunkedLinear(ctx, w, `${L}down`, { x: s.act, y: s.h, M, K: I, bias: bias(`${L}down.bias`), residual: s.h2, label: `${L}down_proj+residual` }));
+        if (shape.sandwichNorms) {
+          // h2 = post_feedforward_layernorm(down_proj(act)), added to h by the next layer's input norm
+          list.push(...prepareChunkedLinear(ctx, w, `${L}down`, { x: s.act, y: s.xn, M, K: I, bias: bias(`${L}down.bias`), label: `${L}down_proj` }));
+          list.push(rmsNorm(`${L}post_feedforward_layernorm`, s.xn, s.h2, M, H));
+        } else {
+          list.push(...prepareChunkedLinear(ctx, w, `${L}down`, { x: s.act, y: s.h, M, K: I, bias: bias(`${L}down.bias`), residual: s.h2, label: `${L}down_proj+residual` }));
+        }
+      }
+      if (shape.sandwichNorms) {
+        // the last layer's hidden_states = residual + hidden_states
+        list.push(prepareAdd(ctx, { a: s.h, b: s.h2, out: s.xn, count: M * H, label: `layers.${c.numLayers - 1}.residual` }));
+        output = s.xn;
       }
     } catch (e) {
       for (const d of list) disposeDispatch(d);
@@ -315,7 +391,7 @@ export class LlamaInstance implements FamilyInstance {
       batch,
       tokens,
       dispatches: list,
-      output: s.h,
+      output,
       setStep(base: number, n: number) {
         for (const d of steps) d.setStep(base, n);
       },
@@ -330,9 +406,14 @@ export class LlamaInstance implements FamilyInstance {
     const normed = createBuffer(ctx, 'final_norm', rows * c.hiddenSize * F32, STORAGE);
     const list: KernelDispatch[] = [];
     try {
-      list.push(prepareRMSNorm(ctx, { x: input, weight: w.single('norm'), y: normed, rows, dim: c.hiddenSize, eps: c.normEps, label: 'norm' }));
+      const shape = this.shape;
+      list.push(prepareRMSNorm(ctx, { x: input, weight: w.single('norm'), y: normed, rows, dim: c.hiddenSize, eps: c.normEps, unitOffset: shape.unitOffsetNorm, label: 'norm' }));
       const head = c.tieWordEmbeddings ? 'embed' : 'lm_head';
       list.push(...prepareChunkedLinear(ctx, w, head, { x: normed, y: logits, M: rows, K: c.hiddenSize, label: 'lm_head' }));
+      if (shape.finalSoftCap > 0) {
+        // logits = tanh(logits / final_logit_softcapping) * final_logit_softcapping
+        list.push(prepareSoftCap(ctx, { x: logits, count: rows * c.vocabSize, cap: shape.finalSoftCap, label: 'final_logit_softcapping' }));
+      }
     } catch (e) {
       for (const d of list) disposeDispatch(d);
       normed.destroy();

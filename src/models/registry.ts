@@ -5,9 +5,10 @@
 import { ConfigError } from '../errors.js';
 import { SUPPORTED_MODEL_TYPES } from './config.js';
 import type { ModelFamily } from './family.js';
+import { gemmaFamily } from './gemma.js';
 import { llamaFamily } from './llama.js';
 
-const FAMILIES: readonly ModelFamily[] = [llamaFamily];
+const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily];
 
 const BY_TYPE = new Map<string, ModelFamily>();
 for (const f of FAMILIES) for (const t of f.modelTypes) BY_TYPE.set(t, f);

@@ -23,6 +23,8 @@ interface Shape {
   maskStart?: number;
   window?: number;
   softCap?: number;
+  /** Multiplies q·k; default head_dim^-0.5 (Gemma-2: query_pre_attn_scalar^-0.5). */
+  scaling?: number;
 }
 
 /**
@@ -82,7 +84,7 @@ async function check(s: Shape, seed: number, maxSeq = s.base + s.T + 3, amplitud
   const qs = randomF32(T * Hq * D, seed, amplitude);
   const ks = randomF32(S * row, seed + 1, amplitude);
   const vs = randomF32(S * row, seed + 2);
-  const scaling = 1 / Math.sqrt(D);
+  const scaling = s.scaling ?? 1 / Math.sqrt(D);
   const q = input(ctx, qs, 'test/q');
   const kAll = input(ctx, ks, 'test/k');
   const vAll = input(ctx, vs, 'test/v');
@@ -184,6 +186,13 @@ describe.each([false, true])('attention against float64 (serial kernel: %s)', (s
     await check({ T: 7, Hq: 4, Hkv: 2, D: 16, base: 0, softCap: 50 }, (seed += 10));
     await check({ T: 1, Hq: 4, Hkv: 1, D: 64, base: 65, softCap: 2 }, (seed += 10), undefined, 3);
     await check({ T: 33, Hq: 4, Hkv: 2, D: 80, base: 10, softCap: 1, window: 16 }, (seed += 10), undefined, 3);
+  });
+
+  it('scaling other than head_dim^-0.5 (query_pre_attn_scalar), alone and with soft-cap and window', async () => {
+    let seed = 6500;
+    await check({ T: 9, Hq: 4, Hkv: 2, D: 16, base: 0, scaling: 32 ** -0.5 }, (seed += 10), undefined, 2);
+    await check({ T: 11, Hq: 4, Hkv: 2, D: 16, base: 3, scaling: 32 ** -0.5, softCap: 2.5, window: 8 }, (seed += 10), undefined, 3);
+    await check({ T: 1, Hq: 3, Hkv: 1, D: 24, base: 40, scaling: 0.7, softCap: 1.5, window: 8 }, (seed += 10), undefined, 3);
   });
 });
 

@@ -8,11 +8,12 @@ import {
   prepareAdd,
   prepareGated,
   prepareScale,
+  prepareSoftCap,
   type Activation,
 } from '../../src/kernels/elementwise.js';
 import { randomF32 } from '../helpers/random.js';
 import { compareToRef } from '../helpers/reference.js';
-import { guardIntact, input, poisonedF32, readF32, run } from '../helpers/gpu-run.js';
+import { GUARD, guardIntact, input, poisonedF32, readF32, run } from '../helpers/gpu-run.js';
 
 let ctx: GPUContext;
 beforeAll(async () => {
@@ -137,6 +138,24 @@ async function runAdd(count: number, seed: number, maxWg?: number) {
   }
 }
 
+/** x = tanh(x / cap) * cap in place; the NaN-poisoned tail past `count` must stay as it was. */
+async function runSoftCap(count: number, seed: number, cap: number, amplitude: number, maxWg?: number) {
+  const x = randomF32(count, seed, amplitude);
+  const xb = input(ctx, Float32Array.from({ length: count + GUARD }, (_, i) => (i < count ? x[i]! : NaN)), 'x');
+  try {
+    await run(ctx, () => [prepareSoftCap(ctx, { x: xb, count, cap, maxWorkgroupsPerDimension: maxWg })]);
+    const got = await readF32(ctx, xb);
+    const c = Math.fround(cap);
+    const ref = Float64Array.from(x, (v) => Math.tanh(v / c) * c);
+    // Error relative to the cap (the size of the outputs), as a correctly rounded tanh scaled by cap would have.
+    const what = `softcap ${cap} count=${count} amplitude=${amplitude}`;
+    expect(compareToRef(got.subarray(0, count), ref, new Float64Array(count).fill(c), 2e-6, 0), what).toBeNull();
+    expect(guardIntact(got, count), `wrote past x (${what})`).toBe(true);
+  } finally {
+    xb.destroy();
+  }
+}
+
 // ---- tests -----------------------------------------------------------------------------------------------------
 
 describe('float64 erfc reference', () => {
@@ -219,6 +238,13 @@ describe('plain activations, add and scale', () => {
     for (const count of SIZES) await runUnary(count, count + 3, 'scale', 0.1234567);
   });
 
+  it(`softcap in place (final_logit_softcapping), sizes ${SIZES.join(', ')}; saturated and tiny inputs`, async () => {
+    for (const count of SIZES) await runSoftCap(count, count + 11, 2, 4);
+    await runSoftCap(1000, 17, 30, 100); // |x| up to several caps: saturation
+    await runSoftCap(65, 19, 50, 1e-3); // x ≪ cap: tanh(x / cap) · cap ≈ x
+    await runSoftCap(999, 23, 0.75, 1e6); // x / cap far past tanh's range: clamped, no NaN
+  });
+
   it('2-D grid: capped workgroups per dimension', async () => {
     await runAdd(4097, 1, 5); // 17 groups → 5 × 4, last row partial
     await runUnary(4097, 2, 'scale', -3, 5);
@@ -255,6 +281,9 @@ describe('validation', () => {
       expect(() => prepareAdd(ctx, { a, b: small, out, count: 8 })).toThrow(/buffer b \("too-small"\)/);
       expect(() => prepareAdd(ctx, { a, b, out: a, count: 8 })).toThrow(/same buffer/);
       expect(() => prepareScale(ctx, { x: a, out, count: 8, scale: NaN })).toThrow(/scale must be a number/);
+      for (const cap of [0, -1, NaN, Infinity]) expect(() => prepareSoftCap(ctx, { x: a, count: 8, cap })).toThrow(/cap must be a finite number > 0/);
+      expect(() => prepareSoftCap(ctx, { x: small, count: 8, cap: 2 })).toThrow(/buffer x \("too-small"\)/);
+      expect(() => prepareSoftCap(ctx, { x: a, count: 0, cap: 2 })).toThrow(/count must be a positive integer/);
       expect(() => prepareActivation(ctx, { activation: 'relu' as Activation, x: a, out, count: 8 })).toThrow(/unknown activation/);
       expect(() => prepareActivation(ctx, { activation: 'silu', x: small, out, count: 8 })).toThrow(/too-small/);
       expect(() => prepareGated(ctx, { activation: 'silu', gate: a, up: small, out, rows: 2, n: 4 })).toThrow(/buffer up \("too-small"\)/);

@@ -199,8 +199,8 @@ describe('broken checkpoints', () => {
     await expectLoadError(id, {}, ConfigError, ['model_type', 'mamba9', 'llama', 'mistral', 'qwen2', 'qwen3']);
   });
 
-  it('a recognised model_type without a forward pass (gemma) is a ConfigError', async () => {
-    await expectLoadError(`${server}/gemma`, {}, ConfigError, ['"gemma"', 'llama']);
+  it('a recognised model_type without a forward pass (phi3) is a ConfigError', async () => {
+    await expectLoadError(`${server}/phi3`, {}, ConfigError, ['"phi3"', 'llama']);
   });
 
   it('max_gpu_memory below the estimate is an OutOfMemoryError before any buffer exists', async () => {

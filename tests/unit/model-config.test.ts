@@ -4,6 +4,8 @@ import { normalizeConfig, SUPPORTED_MODEL_TYPES, type DecoderConfig } from '../.
 import { parseModelConfig } from '../../src/api/auto-config.js';
 import { AutoConfig } from '../../src/api/auto-config.js';
 import { HF_TINY, HF_TINY_CASES, readJson } from '../helpers/hf-tiny.js';
+import { decoderShape } from '../../src/models/llama.js';
+import { familyFor, RUNNABLE_MODEL_TYPES } from '../../src/models/registry.js';
 
 const norm = (c: string): DecoderConfig => normalizeConfig(readJson(c, 'config.json'));
 
@@ -308,5 +310,52 @@ describe('AutoConfig', () => {
   it('invalid JSON is a ConfigError naming config.json and the model', () => {
     expectConfigError(() => parseModelConfig('{ nope', 'org/model'), 'config.json of "org/model" is not valid JSON');
     expectConfigError(() => parseModelConfig('{"model_type":"llama"}', 'org/model'), 'config.json of "org/model": vocab_size is missing');
+  });
+});
+
+describe('decoderShape: what the Gemma models change in the Llama body', () => {
+  it('llama: plain RMSNorm, no embedding factor, head_dim^-0.5, no caps', () => {
+    expect(decoderShape(norm('llama'))).toEqual({
+      unitOffsetNorm: false,
+      embedScale: 1,
+      sandwichNorms: false,
+      attnScaling: 1 / Math.sqrt(norm('llama').headDim),
+      attnSoftCap: 0,
+      finalSoftCap: 0,
+    });
+  });
+
+  it('gemma: (1 + w) norms, embeddings × the f32 of sqrt(hidden_size), head_dim^-0.5 from head_dim', () => {
+    const cfg = norm('gemma');
+    expect(decoderShape(cfg)).toEqual({
+      unitOffsetNorm: true,
+      embedScale: Math.fround(Math.sqrt(cfg.hiddenSize)),
+      sandwichNorms: false,
+      attnScaling: 1 / Math.sqrt(16),
+      attnSoftCap: 0,
+      finalSoftCap: 0,
+    });
+    // sqrt(2048) is not an f32: the normalizer is rounded as torch.tensor(hidden**0.5, dtype=float32) rounds it.
+    const wide = decoderShape(normalizeConfig({ ...readJson<Record<string, unknown>>('gemma', 'config.json'), hidden_size: 2048 }));
+    expect(wide.embedScale).toBe(Math.fround(Math.sqrt(2048)));
+    expect(wide.embedScale).not.toBe(Math.sqrt(2048));
+  });
+
+  it('gemma2: sandwich norms, query_pre_attn_scalar^-0.5, both soft caps', () => {
+    expect(decoderShape(norm('gemma2'))).toMatchObject({
+      unitOffsetNorm: true,
+      sandwichNorms: true,
+      attnScaling: 32 ** -0.5,
+      attnSoftCap: 2.5,
+      finalSoftCap: 2.0,
+    });
+  });
+
+  it('gemma and gemma2 run (registry), with their extra norm slots', () => {
+    expect(RUNNABLE_MODEL_TYPES).toEqual(expect.arrayContaining(['gemma', 'gemma2']));
+    expect(familyFor('gemma2').weights(norm('gemma2')).map((s) => s.key)).toEqual(
+      expect.arrayContaining(['layers.1.pre_feedforward_layernorm', 'layers.1.post_feedforward_layernorm']),
+    );
+    expect(familyFor('gemma').weights(norm('gemma')).some((s) => s.key.includes('feedforward'))).toBe(false);
   });
 });
