@@ -17,6 +17,8 @@ export interface GenerationOptions {
   max_length?: number | null;
   /** EOS ids are suppressed until this many new tokens were generated. */
   min_new_tokens?: number | null;
+  /** EOS ids are suppressed until the sequence (prompt + new tokens) is this long (transformers' default 0). */
+  min_length?: number | null;
   /** Sample (true) or pick the most likely token (false, the default). */
   do_sample?: boolean | null;
   temperature?: number | null;
@@ -42,6 +44,7 @@ export interface GenerationOptions {
 export interface ResolvedGeneration {
   /** From `max_new_tokens`, else `max_length` − prompt length; never negative. */
   maxNewTokens: number;
+  /** EOS ids are suppressed for the first this many new tokens: max(min_new_tokens, min_length − prompt length). */
   minNewTokens: number;
   /** `do_sample` false: argmax decoding; temperature, topK, topP and minP are then neutral (1, 0, 1, 0). */
   greedy: boolean;
@@ -69,6 +72,7 @@ export const GENERATION_DEFAULTS = {
   max_length: 20,
   max_new_tokens: null,
   min_new_tokens: 0,
+  min_length: 0,
   do_sample: false,
   temperature: 1.0,
   top_k: 50,
@@ -111,6 +115,7 @@ function checkLayer(opts: Record<string, unknown>, where: string): void {
       case 'max_new_tokens':
       case 'max_length':
       case 'min_new_tokens':
+      case 'min_length':
         if (!isInt(v) || v < 0) bad(where, key, 'must be a non-negative integer', v);
         break;
       case 'num_return_sequences':
@@ -252,7 +257,7 @@ export function resolveGeneration(
 
   return {
     maxNewTokens,
-    minNewTokens: (merged.min_new_tokens as number | null) ?? 0,
+    minNewTokens: Math.max((merged.min_new_tokens as number | null) ?? 0, ((merged.min_length as number | null) ?? 0) - promptLength, 0),
     greedy,
     temperature: greedy ? 1 : temperature,
     topK: greedy ? 0 : ((merged.top_k as number | null) ?? 0),

@@ -62,7 +62,9 @@ export function samplingSource(WG: 64 | 256 = 256): string {
 struct Params {
   vocab: u32, rows: u32, histStride: u32, greedy: u32,
   temperature: f32, topK: u32, topP: f32, minP: f32,
-  penalty: f32, seed: u32, step: u32, _pad: u32,
+  penalty: f32, seed: u32, step: u32, suppressSteps: u32,
+  suppressCount: u32, _p0: u32, _p1: u32, _p2: u32,
+  suppressIds: array<vec4u, 2>,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;         // (rows, vocab)
@@ -165,6 +167,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
         if (x < 0.0) { y = x * p.penalty; }
         scores[base + id] = y / T;
       }
+    }
+  }
+  storageBarrier();
+  // min_new_tokens: while step < suppressSteps the suppressed ids (EOS) get the lowest finite score, so they are
+  // never the argmax and exp(s − max) is exactly 0 (WGSL may assume no infinities, so not −inf).
+  if (p.step < p.suppressSteps) {
+    for (var j = li; j < p.suppressCount; j += WG) {
+      let id = p.suppressIds[j / 4u][j % 4u];
+      if (id < V) { scores[base + id] = -3.4028234663852886e38; }
     }
   }
   storageBarrier();
@@ -304,7 +315,14 @@ export interface SamplingParams {
   step?: number;
   /** Argmax of the penalised logits instead of sampling. Default false. */
   greedy?: boolean;
+  /** Ids (at most 8, e.g. the EOS ids) never drawn while `step` < `suppressSteps` (min_new_tokens). Default none. */
+  suppressIds?: readonly number[];
+  /** Steps during which `suppressIds` are suppressed. Default 0. */
+  suppressSteps?: number;
 }
+
+/** Most ids `suppressIds` takes (they live in the uniform). */
+export const MAX_SUPPRESS_IDS = 8;
 
 export interface SamplingHistory {
   /** (rows, stride) u32 previous token ids per row. */
@@ -349,6 +367,8 @@ export const DEFAULT_SAMPLING_PARAMS: Readonly<Required<SamplingParams>> = Objec
   seed: 0,
   step: 0,
   greedy: false,
+  suppressIds: Object.freeze([]) as readonly number[],
+  suppressSteps: 0,
 });
 
 function mergeParams(base: Readonly<Required<SamplingParams>>, next: SamplingParams): Required<SamplingParams> {
@@ -372,8 +392,14 @@ function checkParams(label: string, p: Required<SamplingParams>): void {
   if (!Number.isFinite(p.repetitionPenalty) || p.repetitionPenalty <= 0) {
     throw bad(`repetitionPenalty must be a finite number > 0, got ${p.repetitionPenalty}.`);
   }
-  for (const [name, v] of [['seed', p.seed], ['step', p.step]] as const) {
+  for (const [name, v] of [['seed', p.seed], ['step', p.step], ['suppressSteps', p.suppressSteps]] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw bad(`${name} must be a u32 integer, got ${v}.`);
+  }
+  if (!Array.isArray(p.suppressIds) || p.suppressIds.length > MAX_SUPPRESS_IDS) {
+    throw bad(`suppressIds must be a list of at most ${MAX_SUPPRESS_IDS} ids, got ${JSON.stringify(p.suppressIds)}.`);
+  }
+  for (const id of p.suppressIds) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw bad(`suppressIds must hold u32 integers, got ${id}.`);
   }
 }
 
@@ -441,9 +467,9 @@ export function prepareSampling(ctx: GPUContext, args: SamplingArgs): SamplingDi
   const wg = samplingWorkgroupSize(vocab);
   const kernel = samplingKey(wg);
   const pipeline = ctx.pipelines.get(kernel, () => samplingSource(wg));
-  const { bindGroup, uniform } = bindWithUniform(ctx, pipeline, label, bindings, 48);
+  const { bindGroup, uniform } = bindWithUniform(ctx, pipeline, label, bindings, 96);
   owned.push(uniform);
-  const bytes = new ArrayBuffer(48);
+  const bytes = new ArrayBuffer(96);
   const u32 = new Uint32Array(bytes);
   const f32 = new Float32Array(bytes);
   const write = (q: Required<SamplingParams>) => {
@@ -458,7 +484,10 @@ export function prepareSampling(ctx: GPUContext, args: SamplingArgs): SamplingDi
     f32[8] = q.repetitionPenalty;
     u32[9] = q.seed;
     u32[10] = q.step;
-    u32[11] = 0;
+    u32[11] = q.suppressSteps;
+    u32[12] = q.suppressIds.length;
+    u32.fill(0, 13, 24);
+    u32.set(q.suppressIds, 16);
     writeBuffer(ctx, uniform, u32);
   };
   write(params);

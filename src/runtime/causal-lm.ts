@@ -16,7 +16,7 @@ import type { BaseStreamer } from '../api/streamers.js';
 import { resolveGeneration, type GenerationOptions, type ResolvedGeneration } from '../api/generation-config.js';
 import { prepareDecodeStep } from '../kernels/decode-step.js';
 import { disposeDispatch, ledger, recordDispatches, type KernelDispatch } from '../kernels/dispatch.js';
-import { prepareSampling, type SamplingDispatch } from '../kernels/sampling.js';
+import { MAX_SUPPRESS_IDS, prepareSampling, type SamplingDispatch } from '../kernels/sampling.js';
 import type { DecoderConfig } from '../models/config.js';
 import type { BodyPlan, FamilyInstance, HeadPlan, ModelFamily } from '../models/family.js';
 import { Callable } from '../tokenizer/callable.js';
@@ -403,8 +403,10 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
       L,
       { eosTokenId: config.eosTokenId, padTokenId: config.padTokenId, bosTokenId: config.bosTokenId },
     );
-    if (gen.minNewTokens > 0) {
-      throw new ConfigError('min_new_tokens is not supported yet: leave it at 0 (stop on EOS as soon as it is produced).');
+    if (gen.minNewTokens > 0 && gen.eosTokenIds.length > MAX_SUPPRESS_IDS) {
+      throw new ConfigError(
+        `min_new_tokens / min_length with ${gen.eosTokenIds.length} EOS ids: at most ${MAX_SUPPRESS_IDS} can be suppressed.`,
+      );
     }
     // num_return_sequences: each prompt repeated (repeat_interleave), every copy sampled independently.
     const inputPositions = positionIds(input);
@@ -457,6 +459,9 @@ export class CausalLM extends Callable<[ForwardInputs], Promise<ForwardOutput>> 
       repetitionPenalty: gen.repetitionPenalty,
       seed: gen.seed >>> 0,
       step: 0,
+      // min_new_tokens / min_length: EOS cannot be drawn for the first minNewTokens new tokens (step = new token index).
+      suppressIds: gen.minNewTokens > 0 ? gen.eosTokenIds : [],
+      suppressSteps: gen.minNewTokens,
     });
 
     const t0 = now();

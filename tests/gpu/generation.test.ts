@@ -1,6 +1,6 @@
 // generate() options on a real (tiny) model, in Chromium and Node + Dawn: seeded sampling, top-k/top-p over many
 // draws, repetition penalty against a CPU reference on our own logits, EOS lists, max_length, stop strings,
-// streamers, abort, queued concurrent calls and num_return_sequences.
+// streamers, abort, queued concurrent calls, num_return_sequences and min_new_tokens / min_length.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AutoModelForCausalLM } from '../../src/api/auto-model.js';
 import { AutoTokenizer } from '../../src/api/auto-tokenizer.js';
@@ -96,6 +96,20 @@ describe('stopping', () => {
     const greedy = golden.prompts.find((p) => p.name === 'genesis')!.greedy.new_tokens;
     const out = (await model.generate({ input_ids: [prompt], max_new_tokens: 24, eos_token_id: [9999, greedy[2]!] }))[0]!;
     expect(out.slice(prompt.length)).toEqual(greedy.slice(0, 3));
+  });
+
+  it('min_new_tokens and min_length suppress EOS until enough new tokens (the first token becomes the second best)', async () => {
+    const eos = argmax(lastLogits); // make the greedy first token an EOS id
+    const second = argmax(lastLogits.map((x, i) => (i === eos ? -Infinity : x)));
+    const plain = (await model.generate({ input_ids: [prompt], max_new_tokens: 8, eos_token_id: [eos] }))[0]!;
+    expect(plain.slice(prompt.length)).toEqual([eos]);
+    for (const opts of [{ min_new_tokens: 4 }, { min_length: prompt.length + 4 }]) {
+      const out = (await model.generate({ input_ids: [prompt], max_new_tokens: 8, eos_token_id: [eos], ...opts }))[0]!;
+      const news = out.slice(prompt.length);
+      expect(news[0], JSON.stringify(opts)).toBe(second);
+      expect(news.slice(0, 4), JSON.stringify(opts)).not.toContain(eos);
+      expect(news.length).toBeGreaterThanOrEqual(4);
+    }
   });
 
   it('honours max_length', async () => {

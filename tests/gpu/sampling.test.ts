@@ -353,6 +353,48 @@ describe('sampling: repetition penalty', () => {
   });
 });
 
+describe('sampling: suppressed ids (min_new_tokens)', () => {
+  it('greedy and sampled draws avoid the suppressed ids while step < suppressSteps, and take them after', async () => {
+    const vocab = 65;
+    const row = randomF32(vocab, 71, 3);
+    const order = [...row.keys()].sort((a, b) => row[b]! - row[a]! || a - b);
+    const suppressIds = [order[0]!, order[1]!, 999]; // the two best ids, and one past the vocab (ignored)
+    const s = sampler(replicate(row, 3), 3, vocab, { params: { greedy: true, suppressIds, suppressSteps: 2 } });
+    try {
+      const greedy = await s.draw([{ step: 0 }, { step: 1 }, { step: 2 }, { step: 7 }]);
+      expect(greedy.map((r) => [...r])).toEqual([
+        [order[2], order[2], order[2]],
+        [order[2], order[2], order[2]],
+        [order[0], order[0], order[0]],
+        [order[0], order[0], order[0]],
+      ]);
+      const sampled = await s.draw(
+        Array.from({ length: 40 }, (_, step) => ({ greedy: false, temperature: 2, seed: 9, step, suppressSteps: 40 })),
+      );
+      for (const r of sampled) for (const t of r) expect(suppressIds).not.toContain(t);
+      // The same draws without suppression do hit them, so the test can fail.
+      const free = await s.draw(Array.from({ length: 40 }, (_, step) => ({ step, suppressSteps: 0 })));
+      expect(free.some((r) => [...r].some((t) => suppressIds.includes(t)))).toBe(true);
+    } finally {
+      s.dispose();
+    }
+  });
+
+  it('rejects more than 8 ids or a bad step count', () => {
+    const logits = uploadBuffer(ctx, 'logits', new Float32Array(10));
+    const tokens = uploadBuffer(ctx, 'tokens', new Uint32Array(1));
+    try {
+      const d = prepareSampling(ctx, { logits, tokens, rows: 1, vocab: 10 });
+      expect(() => d.update({ suppressIds: [1, 2, 3, 4, 5, 6, 7, 8, 9] })).toThrow(/at most 8/);
+      expect(() => d.update({ suppressSteps: -1 })).toThrow(/suppressSteps/);
+      disposeDispatch(d);
+    } finally {
+      logits.destroy();
+      tokens.destroy();
+    }
+  });
+});
+
 describe('sampling: validation', () => {
   it('rejects bad shapes, small buffers (naming them) and bad params', () => {
     const logits = uploadBuffer(ctx, 'too-small-logits', new Float32Array(10));

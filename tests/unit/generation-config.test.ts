@@ -12,6 +12,7 @@ describe('transformers defaults', () => {
       max_length: 20,
       max_new_tokens: null,
       min_new_tokens: 0,
+      min_length: 0,
       do_sample: false,
       temperature: 1,
       top_k: 50,
@@ -42,6 +43,14 @@ describe('transformers defaults', () => {
     });
     expect(Number.isInteger(r.seed) && r.seed >= 0 && r.seed < 2 ** 32).toBe(true);
     expect(resolveGeneration([], 30).maxNewTokens).toBe(0);
+  });
+
+  it('min_new_tokens and min_length: EOS suppressed for max(min_new_tokens, min_length − prompt) new tokens', () => {
+    expect(resolveGeneration([{ min_new_tokens: 3 }], 5, model).minNewTokens).toBe(3);
+    expect(resolveGeneration([{ min_length: 9 }], 5, model).minNewTokens).toBe(4);
+    expect(resolveGeneration([{ min_length: 9, min_new_tokens: 6 }], 5, model).minNewTokens).toBe(6);
+    expect(resolveGeneration([{ min_length: 3 }], 5, model).minNewTokens).toBe(0);
+    expect(() => resolveGeneration([{ min_length: -1 }], 5, model)).toThrow(/min_length/);
   });
 
   it('sampling keeps top_k 50 by default', () => {
