@@ -50,8 +50,14 @@ import type { BodyPlan, FamilyInstance, HeadPlan, ModelFamily, StepInputs } from
 
 const F32 = 4;
 
+/**
+ * A part: tensor name, rows, first slot row, and for a row range of a fused tensor (Phi-3's `qkv_proj`) the tensor's
+ * row count and the first of its rows taken.
+ */
+type Part = [string, number, number] | [string, number, number, { rows: number; rowStart: number }];
+
 /** A matrix slot; `splittable` when its linear has no fused bias or residual (so row chunks can serve it). */
-function matrix(key: string, rows: number, cols: number, origin: string, ...parts: [string, number, number][]): WeightSlotSpec {
+function matrix(key: string, rows: number, cols: number, origin: string, ...parts: Part[]): WeightSlotSpec {
   return {
     key,
     kind: 'matrix',
@@ -59,7 +65,7 @@ function matrix(key: string, rows: number, cols: number, origin: string, ...part
     rows,
     cols,
     origin,
-    parts: parts.map(([name, partRows, rowOffset]) => ({ name, shape: [partRows, cols], rowOffset })),
+    parts: parts.map(([name, partRows, rowOffset, source]) => ({ name, shape: [partRows, cols], rowOffset, ...(source && { source }) })),
   };
 }
 
@@ -76,7 +82,7 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
   const qOrigin = `num_attention_heads ${c.numHeads} × head_dim ${c.headDim}, ${hid}`;
   const kvOrigin = `num_key_value_heads ${c.numKvHeads} × head_dim ${c.headDim}, ${hid}`;
   const mlpOrigin = `intermediate_size ${I}, ${hid}`;
-  const sandwich = decoderShape(c).sandwichNorms;
+  const { sandwichNorms: sandwich, fusedProjections: fused } = decoderShape(c);
   const specs: WeightSlotSpec[] = [
     matrix('embed', c.vocabSize, H, `vocab_size ${c.vocabSize}, ${hid}`, ['model.embed_tokens.weight', c.vocabSize, 0]),
   ];
@@ -90,9 +96,13 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
     const p = `model.layers.${i}.`;
     const L = `layers.${i}.`;
     specs.push(vector(`${L}input_layernorm`, H, hid, [`${p}input_layernorm.weight`, H, 0]));
-    specs.push(splittable(matrix(`${L}q`, qDim, H, qOrigin, [`${p}self_attn.q_proj.weight`, qDim, 0]), !c.qkvBias));
-    specs.push(splittable(matrix(`${L}k`, kvDim, H, kvOrigin, [`${p}self_attn.k_proj.weight`, kvDim, 0]), !c.qkvBias));
-    specs.push(splittable(matrix(`${L}v`, kvDim, H, kvOrigin, [`${p}self_attn.v_proj.weight`, kvDim, 0]), !c.qkvBias));
+    // Phi-3 stores q, k, v as the row ranges of one qkv_proj (q rows first), each filling its own slot.
+    const qkvRows = qDim + 2 * kvDim;
+    const proj = (n: string, rows: number, rowStart: number): Part =>
+      fused ? [`${p}self_attn.qkv_proj.weight`, rows, 0, { rows: qkvRows, rowStart }] : [`${p}self_attn.${n}_proj.weight`, rows, 0];
+    specs.push(splittable(matrix(`${L}q`, qDim, H, qOrigin, proj('q', qDim, 0)), !c.qkvBias));
+    specs.push(splittable(matrix(`${L}k`, kvDim, H, kvOrigin, proj('k', kvDim, qDim)), !c.qkvBias));
+    specs.push(splittable(matrix(`${L}v`, kvDim, H, kvOrigin, proj('v', kvDim, qDim + kvDim)), !c.qkvBias));
     if (c.qkvBias) {
       specs.push(vector(`${L}q.bias`, qDim, qOrigin, [`${p}self_attn.q_proj.bias`, qDim, 0]));
       specs.push(vector(`${L}k.bias`, kvDim, kvOrigin, [`${p}self_attn.k_proj.bias`, kvDim, 0]));
@@ -109,9 +119,9 @@ export function llamaWeights(c: DecoderConfig): WeightSlotSpec[] {
     if (sandwich) {
       for (const n of ['pre_feedforward_layernorm', 'post_feedforward_layernorm']) specs.push(vector(`${L}${n}`, H, hid, [`${p}${n}.weight`, H, 0]));
     }
-    specs.push(
-      splittable(matrix(`${L}gate_up`, 2 * I, H, mlpOrigin, [`${p}mlp.gate_proj.weight`, I, 0], [`${p}mlp.up_proj.weight`, I, I]), !c.mlpBias),
-    );
+    // Our gate_up slot stacks gate then up, as Phi-3's gate_up_proj already does.
+    const gateUp: Part[] = fused ? [[`${p}mlp.gate_up_proj.weight`, 2 * I, 0]] : [[`${p}mlp.gate_proj.weight`, I, 0], [`${p}mlp.up_proj.weight`, I, I]];
+    specs.push(splittable(matrix(`${L}gate_up`, 2 * I, H, mlpOrigin, ...gateUp), !c.mlpBias));
     specs.push(matrix(`${L}down`, H, I, `${hid}, intermediate_size ${I}`, [`${p}mlp.down_proj.weight`, H, 0]));
     if (c.mlpBias) {
       specs.push(vector(`${L}gate_up.bias`, 2 * I, mlpOrigin, [`${p}mlp.gate_proj.bias`, I, 0], [`${p}mlp.up_proj.bias`, I, I]));
@@ -144,6 +154,8 @@ export interface DecoderShape {
   attnSoftCap: number;
   /** Soft-cap on the LM head output; 0 = none. */
   finalSoftCap: number;
+  /** Checkpoint stores q/k/v as one `qkv_proj` and gate/up as one `gate_up_proj` (Phi-3). */
+  fusedProjections: boolean;
 }
 
 export function decoderShape(c: DecoderConfig): DecoderShape {
@@ -154,6 +166,7 @@ export function decoderShape(c: DecoderConfig): DecoderShape {
     attnScaling: 1 / Math.sqrt(c.queryPreAttnScalar ?? c.headDim),
     attnSoftCap: c.attnSoftCap,
     finalSoftCap: c.finalSoftCap,
+    fusedProjections: c.modelType === 'phi3',
   };
 }
 

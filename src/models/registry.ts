@@ -7,8 +7,9 @@ import { SUPPORTED_MODEL_TYPES } from './config.js';
 import type { ModelFamily } from './family.js';
 import { gemmaFamily } from './gemma.js';
 import { llamaFamily } from './llama.js';
+import { phi3Family } from './phi3.js';
 
-const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily];
+const FAMILIES: readonly ModelFamily[] = [llamaFamily, gemmaFamily, phi3Family];
 
 const BY_TYPE = new Map<string, ModelFamily>();
 for (const f of FAMILIES) for (const t of f.modelTypes) BY_TYPE.set(t, f);

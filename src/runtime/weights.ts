@@ -32,6 +32,16 @@ export interface WeightPart {
   shape: readonly number[];
   /** First row of the slot this tensor fills (matrices stacked by rows); 0 for a vector. */
   rowOffset: number;
+  /**
+   * When the part is a row range of a larger (fused) checkpoint tensor, e.g. Phi-3's `qkv_proj` filling the q, k and v
+   * slots: the tensor's row count and the first of its rows this part takes. Several parts may then name one tensor.
+   */
+  source?: { rows: number; rowStart: number };
+}
+
+/** The shape the checkpoint tensor of `part` has: the part's own, or the whole fused tensor's. */
+function tensorShape(part: WeightPart): readonly number[] {
+  return part.source ? [part.source.rows, ...part.shape.slice(1)] : part.shape;
 }
 
 export interface WeightSlotSpec {
@@ -241,8 +251,18 @@ export class WeightStore {
    */
   async load(specs: readonly WeightSlotSpec[], tensors: AsyncIterable<ModelTensor>, options: WeightLoadOptions): Promise<void> {
     const ctx = this.ctx;
-    const byName = new Map<string, { spec: WeightSlotSpec; part: WeightPart }>();
-    for (const spec of specs) for (const part of spec.parts) byName.set(part.name, { spec, part });
+    // A fused tensor fills several parts (each a row range of it); any other tensor exactly one.
+    const byName = new Map<string, { spec: WeightSlotSpec; part: WeightPart }[]>();
+    for (const spec of specs) {
+      for (const part of spec.parts) {
+        if (part.source && options.prequantized) {
+          throw new ConfigError(`Weight "${spec.key}" takes rows of the fused tensor "${part.name}", which a pre-quantized checkpoint cannot give yet.`);
+        }
+        const list = byName.get(part.name) ?? [];
+        list.push({ spec, part });
+        byName.set(part.name, list);
+      }
+    }
     const seen = new Set<string>();
     const maxBinding = options.maxBindingBytes ?? Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
     let sinceSync = 0;
@@ -270,14 +290,14 @@ export class WeightStore {
     }
     try {
       for await (const t of tensors) {
-        const entry = byName.get(t.name);
-        if (!entry && pieceOf.has(t.name)) {
+        const entries = byName.get(t.name);
+        if (!entries && pieceOf.has(t.name)) {
           if (seen.has(t.name)) throw new SafetensorsError(`${t.shard}: tensor "${t.name}" appears twice in the checkpoint.`);
           seen.add(t.name);
           this.loadPiece(pieceOf.get(t.name)!, t, pq!, maxBinding);
           continue;
         }
-        if (!entry) {
+        if (!entries) {
           if (options.ignore?.(t.name)) continue;
           throw new SafetensorsError(
             `${t.shard}: unexpected tensor "${t.name}"; the model built from config.json has no such weight` +
@@ -286,40 +306,7 @@ export class WeightStore {
         }
         if (seen.has(t.name)) throw new SafetensorsError(`${t.shard}: tensor "${t.name}" appears twice in the checkpoint.`);
         seen.add(t.name);
-        const { spec, part } = entry;
-        const srcFormat = DTYPE_FORMAT[t.dtype];
-        if (!srcFormat) {
-          throw new SafetensorsError(
-            `${t.shard}: tensor "${t.name}" is ${t.dtype}; weights must be F32, F16 or BF16 (quantized checkpoints need a quantization_config).`,
-          );
-        }
-        if (t.shape.length !== part.shape.length || t.shape.some((d, i) => d !== part.shape[i])) {
-          throw new SafetensorsError(
-            `${t.shard}: tensor "${t.name}" has shape [${t.shape.join(', ')}], but config.json implies [${part.shape.join(', ')}] (${spec.origin}).`,
-          );
-        }
-        if (this.packed.has(spec.key)) {
-          throw new SafetensorsError(`${t.shard}: tensor "${t.name}" is a float weight, but the other parts of "${spec.key}" arrived ${pq!.describe}-quantized.`);
-        }
-        let slot = this.slots.get(spec.key) ?? this.pending.get(spec.key);
-        if (!slot) {
-          const wanted = slotFormat(spec, options.dtype, srcFormat);
-          if (isQuantized(wanted)) {
-            // Staged in the tensor's own format, quantized when the slot's last tensor has arrived.
-            const staged = this.allocate(spec, srcFormat, maxBinding);
-            this.pending.set(spec.key, { ...staged, target: wanted, seen: 0 });
-            slot = staged;
-          } else {
-            slot = this.allocate(spec, wanted, maxBinding);
-            this.slots.set(spec.key, slot);
-          }
-        }
-        const staged = this.pending.get(spec.key);
-        this.upload(staged ?? slot, part, t, srcFormat);
-        if (staged && ++staged.seen === spec.parts.length) {
-          this.pending.delete(spec.key);
-          this.slots.set(spec.key, this.quantize(staged, staged.target, options.quantGroup ?? DEFAULT_QUANT_GROUP));
-        }
+        for (const entry of entries) this.loadPart(entry.spec, entry.part, t, options, maxBinding);
         sinceSync += t.bytes.byteLength;
         if (sinceSync > 64 * 1024 * 1024) {
           // Bound the staging memory the queue holds for pending uploads.
@@ -623,6 +610,45 @@ export class WeightStore {
     return { spec, format, chunks };
   }
 
+  /** One part of a checkpoint tensor: checked (dtype, shape), then written into its slot (staged when it quantizes). */
+  private loadPart(spec: WeightSlotSpec, part: WeightPart, t: ModelTensor, options: WeightLoadOptions, maxBinding: number): void {
+    const pq = options.prequantized;
+    const want = tensorShape(part);
+    const srcFormat = DTYPE_FORMAT[t.dtype];
+    if (!srcFormat) {
+      throw new SafetensorsError(
+        `${t.shard}: tensor "${t.name}" is ${t.dtype}; weights must be F32, F16 or BF16 (quantized checkpoints need a quantization_config).`,
+      );
+    }
+    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
+      throw new SafetensorsError(
+        `${t.shard}: tensor "${t.name}" has shape [${t.shape.join(', ')}], but config.json implies [${want.join(', ')}] (${spec.origin}).`,
+      );
+    }
+    if (this.packed.has(spec.key)) {
+      throw new SafetensorsError(`${t.shard}: tensor "${t.name}" is a float weight, but the other parts of "${spec.key}" arrived ${pq!.describe}-quantized.`);
+    }
+    let slot = this.slots.get(spec.key) ?? this.pending.get(spec.key);
+    if (!slot) {
+      const wanted = slotFormat(spec, options.dtype, srcFormat);
+      if (isQuantized(wanted)) {
+        // Staged in the tensor's own format, quantized when the slot's last tensor has arrived.
+        const staged = this.allocate(spec, srcFormat, maxBinding);
+        this.pending.set(spec.key, { ...staged, target: wanted, seen: 0 });
+        slot = staged;
+      } else {
+        slot = this.allocate(spec, wanted, maxBinding);
+        this.slots.set(spec.key, slot);
+      }
+    }
+    const staged = this.pending.get(spec.key);
+    this.upload(staged ?? slot, part, t, srcFormat);
+    if (staged && ++staged.seen === spec.parts.length) {
+      this.pending.delete(spec.key);
+      this.slots.set(spec.key, this.quantize(staged, staged.target, options.quantGroup ?? DEFAULT_QUANT_GROUP));
+    }
+  }
+
   /** Writes tensor `t` into its rows of `slot`, converting on the GPU when the formats differ. */
   private upload(slot: WeightSlot, part: WeightPart, t: ModelTensor, srcFormat: WeightFormat): void {
     const ctx = this.ctx;
@@ -641,7 +667,8 @@ export class WeightStore {
       const hi = Math.min(part.rowOffset + partRows, chunk.firstRow + chunk.rows);
       if (lo >= hi) continue;
       const count = (hi - lo) * cols;
-      const src = t.bytes.subarray((lo - part.rowOffset) * cols * srcEl, (hi - part.rowOffset) * cols * srcEl);
+      const from = lo - part.rowOffset + (part.source?.rowStart ?? 0); // the tensor's row that lands on slot row lo
+      const src = t.bytes.subarray(from * cols * srcEl, (from + hi - lo) * cols * srcEl);
       const dstOffset = (lo - chunk.firstRow) * cols * dstEl;
       if (srcFormat === format) {
         writeBuffer(ctx, chunk.buffer, src, dstOffset);

@@ -1,4 +1,4 @@
-// The Llama family (and Gemma, Gemma-2, which run its body) against Python transformers' goldens (tests/fixtures/hf-tiny), in Chromium and Node + Dawn:
+// The Llama family (and Gemma, Gemma-2, Phi-3, which run its body) against Python transformers' goldens (tests/fixtures/hf-tiny), in Chromium and Node + Dawn:
 // logits at every prompt position, 24 greedy tokens, the left-padded batch, cached = recomputed generation, and
 // the decode step's submit/readback budget.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -8,7 +8,7 @@ import { GPUContext } from '../../src/runtime/gpu-context.js';
 import { argmax, cutAfterEos, fetchGolden, logitsClose, type Golden } from '../helpers/goldens.js';
 
 const server = inject('faultServer');
-const CASES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied', 'gemma', 'gemma2'];
+const CASES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied', 'gemma', 'gemma2', 'phi3'];
 
 let ctx: GPUContext;
 beforeAll(async () => {

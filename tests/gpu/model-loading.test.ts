@@ -98,37 +98,56 @@ function longPrompts(golden: Golden): GoldenPrompt[] {
   return [text, golden.prompts.find((p) => p.kind === 'random')!];
 }
 
-const MISTRAL_FILES = ['config.json', 'generation_config.json', 'model.safetensors'];
+const CHECKPOINT_FILES = ['config.json', 'generation_config.json', 'model.safetensors'];
 
-describe('broken checkpoints', () => {
-  let mistral: Map<string, Uint8Array>;
+/** Loads `id`, which must take GPU memory and give all of it back on dispose. */
+async function expectLoadsAndFrees(id: string, options: ModelLoadOptions): Promise<void> {
+  const before = memory();
+  const model = await load(id, options);
+  expect(ctx.memory.bytes).toBeGreaterThan(before.bytes);
+  model.dispose();
+  expect(memory()).toEqual(before);
+}
+
+/** The files without tensor `name`. */
+function without(files: Map<string, Uint8Array>, name: string): Map<string, Uint8Array> {
+  return withTensors(files, (ts) => ts.filter((t) => t.name !== name));
+}
+
+/** The files with f32 matrix `name` one row short. */
+function withoutLastRow(files: Map<string, Uint8Array>, name: string): Map<string, Uint8Array> {
+  return withTensors(files, (ts) =>
+    mapTensor(ts, name, (t) => ({ ...t, shape: [t.shape[0]! - 1, t.shape[1]!], bytes: t.bytes.slice(0, (t.shape[0]! - 1) * t.shape[1]! * 4) })),
+  );
+}
+
+/** `register(files, name)` makes an id for edited files; every id is forgotten after the describe block. */
+function fileIds(): (files: Map<string, Uint8Array>, name: string) => string {
   const ids: string[] = [];
-  const register = (files: Map<string, Uint8Array>, name: string) => {
+  afterAll(() => {
+    for (const id of ids) forgetModelFiles(id);
+  });
+  return (files, name) => {
     const id = modelFromFiles(asFiles(files, name), name);
     ids.push(id);
     return id;
   };
+}
+
+describe('broken checkpoints', () => {
+  let mistral: Map<string, Uint8Array>;
+  const register = fileIds();
   beforeAll(async () => {
-    mistral = await fetchCaseFiles(server, 'mistral', MISTRAL_FILES);
-  });
-  afterAll(() => {
-    for (const id of ids) forgetModelFiles(id);
+    mistral = await fetchCaseFiles(server, 'mistral', CHECKPOINT_FILES);
   });
 
   it('the unedited files load from File objects (control)', async () => {
-    const before = memory();
-    const model = await load(register(mistral, 'mistral'));
-    expect(ctx.memory.bytes).toBeGreaterThan(before.bytes);
-    model.dispose();
-    expect(memory()).toEqual(before);
+    await expectLoadsAndFrees(register(mistral, 'mistral'), {});
   });
 
   it('a missing tensor is a SafetensorsError naming it (f32 and converting to f16)', async () => {
     const name = 'model.layers.1.mlp.down_proj.weight';
-    const id = register(
-      withTensors(mistral, (ts) => ts.filter((t) => t.name !== name)),
-      'missing',
-    );
+    const id = register(without(mistral, name), 'missing');
     await expectLoadError(id, {}, SafetensorsError, [`"${name}"`]);
     // The conversion path (staging and converted buffers per tensor) cleans up the same way.
     await expectLoadError(id, { dtype: 'f16' }, SafetensorsError, [`"${name}"`]);
@@ -137,9 +156,7 @@ describe('broken checkpoints', () => {
   it('a tensor of the wrong shape is a SafetensorsError naming it and both shapes', async () => {
     const name = 'model.layers.0.self_attn.q_proj.weight';
     const id = register(
-      withTensors(mistral, (ts) =>
-        mapTensor(ts, name, (t) => ({ ...t, shape: [t.shape[0]! - 1, t.shape[1]!], bytes: t.bytes.slice(0, (t.shape[0]! - 1) * t.shape[1]! * 4) })),
-      ),
+      withoutLastRow(mistral, name),
       'short-q',
     );
     await expectLoadError(id, {}, SafetensorsError, [`"${name}"`, '[63, 64]', '[64, 64]']);
@@ -199,8 +216,8 @@ describe('broken checkpoints', () => {
     await expectLoadError(id, {}, ConfigError, ['model_type', 'mamba9', 'llama', 'mistral', 'qwen2', 'qwen3']);
   });
 
-  it('a recognised model_type without a forward pass (phi3) is a ConfigError', async () => {
-    await expectLoadError(`${server}/phi3`, {}, ConfigError, ['"phi3"', 'llama']);
+  it('a recognised model_type without a forward pass (gpt2) is a ConfigError', async () => {
+    await expectLoadError(`${server}/gpt2`, {}, ConfigError, ['"gpt2"', 'llama']);
   });
 
   it('max_gpu_memory below the estimate is an OutOfMemoryError before any buffer exists', async () => {
@@ -209,6 +226,35 @@ describe('broken checkpoints', () => {
     const e = await expectLoadError(`${server}/mistral`, { max_gpu_memory: 1000 }, OutOfMemoryError, ['max_gpu_memory 1000 B', /needs about \d/, /weights \d/]);
     expect(e.message).toContain('mistral');
     expect(ctx.memory.peakBytes, 'nothing was allocated, not even for a moment').toBe(before.bytes);
+  });
+});
+
+describe('fused checkpoint tensors (phi3: one qkv_proj fills the q, k and v slots)', () => {
+  let phi3: Map<string, Uint8Array>;
+  const register = fileIds();
+  const qkv = 'model.layers.1.self_attn.qkv_proj.weight';
+  beforeAll(async () => {
+    phi3 = await fetchCaseFiles(server, 'phi3', CHECKPOINT_FILES);
+  });
+
+  it('the unedited files load, and dispose returns every byte (control, f32 and converting to f16)', async () => {
+    for (const dtype of ['f32', 'f16'] as const) await expectLoadsAndFrees(register(phi3, `phi3-${dtype}`), { dtype });
+  });
+
+  it('a missing fused tensor is a SafetensorsError naming it, and frees the slots it would have filled', async () => {
+    const id = register(without(phi3, qkv), 'phi3-missing-qkv');
+    await expectLoadError(id, {}, SafetensorsError, [`"${qkv}"`]);
+    await expectLoadError(id, { dtype: 'q8' }, SafetensorsError, [`"${qkv}"`]);
+  });
+
+  it('a fused tensor of the wrong shape names it with its whole shape ([q; k; v] rows)', async () => {
+    const id = register(withoutLastRow(phi3, qkv), 'phi3-short-qkv');
+    await expectLoadError(id, {}, SafetensorsError, [`"${qkv}"`, '[127, 64]', '[128, 64]']);
+  });
+
+  it('a fused tensor of another dtype is a SafetensorsError naming it', async () => {
+    const id = register(withTensors(phi3, (ts) => mapTensor(ts, qkv, (t) => retypeF32(t, 'I32'))), 'phi3-i32-qkv');
+    await expectLoadError(id, {}, SafetensorsError, [`"${qkv}"`, 'I32']);
   });
 });
 

@@ -5,7 +5,7 @@ import { GPUContext } from '../../src/runtime/gpu-context.js';
 import { argmax, cutAfterEos, fetchGolden } from '../helpers/goldens.js';
 
 const server = inject('faultServer');
-const CASES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied', 'gemma', 'gemma2'];
+const CASES = ['llama', 'llama3-rope', 'mistral', 'qwen2', 'qwen3', 'smollm-tied', 'gemma', 'gemma2', 'phi3'];
 
 let ctx: GPUContext;
 beforeAll(async () => {

@@ -322,6 +322,7 @@ describe('decoderShape: what the Gemma models change in the Llama body', () => {
       attnScaling: 1 / Math.sqrt(norm('llama').headDim),
       attnSoftCap: 0,
       finalSoftCap: 0,
+      fusedProjections: false,
     });
   });
 
@@ -334,6 +335,7 @@ describe('decoderShape: what the Gemma models change in the Llama body', () => {
       attnScaling: 1 / Math.sqrt(16),
       attnSoftCap: 0,
       finalSoftCap: 0,
+      fusedProjections: false,
     });
     // sqrt(2048) is not an f32: the normalizer is rounded as torch.tensor(hidden**0.5, dtype=float32) rounds it.
     const wide = decoderShape(normalizeConfig({ ...readJson<Record<string, unknown>>('gemma', 'config.json'), hidden_size: 2048 }));
@@ -351,11 +353,29 @@ describe('decoderShape: what the Gemma models change in the Llama body', () => {
     });
   });
 
+  it('phi3: the Llama shape with fused q/k/v and gate/up projections in the checkpoint', () => {
+    expect(decoderShape(norm('phi3'))).toMatchObject({ unitOffsetNorm: false, embedScale: 1, sandwichNorms: false, fusedProjections: true });
+  });
+
   it('gemma and gemma2 run (registry), with their extra norm slots', () => {
     expect(RUNNABLE_MODEL_TYPES).toEqual(expect.arrayContaining(['gemma', 'gemma2']));
     expect(familyFor('gemma2').weights(norm('gemma2')).map((s) => s.key)).toEqual(
       expect.arrayContaining(['layers.1.pre_feedforward_layernorm', 'layers.1.post_feedforward_layernorm']),
     );
     expect(familyFor('gemma').weights(norm('gemma')).some((s) => s.key.includes('feedforward'))).toBe(false);
+  });
+
+  it('phi3 runs (registry): its fused qkv_proj fills q, k, v by row range, gate_up_proj the gate_up slot', () => {
+    expect(RUNNABLE_MODEL_TYPES).toContain('phi3');
+    expect(RUNNABLE_MODEL_TYPES).not.toContain('gpt2');
+    const specs = familyFor('phi3').weights(norm('phi3'));
+    const parts = (key: string) => specs.find((s) => s.key === key)!.parts;
+    const qkv = 'model.layers.0.self_attn.qkv_proj.weight';
+    // 4 query heads and 2 key/value heads of 16: q rows 0..63, k 64..95, v 96..127 of one [128, 64] tensor
+    expect(parts('layers.0.q')).toEqual([{ name: qkv, shape: [64, 64], rowOffset: 0, source: { rows: 128, rowStart: 0 } }]);
+    expect(parts('layers.0.k')).toEqual([{ name: qkv, shape: [32, 64], rowOffset: 0, source: { rows: 128, rowStart: 64 } }]);
+    expect(parts('layers.0.v')).toEqual([{ name: qkv, shape: [32, 64], rowOffset: 0, source: { rows: 128, rowStart: 96 } }]);
+    expect(parts('layers.0.gate_up')).toEqual([{ name: 'model.layers.0.mlp.gate_up_proj.weight', shape: [352, 64], rowOffset: 0 }]);
+    expect(() => familyFor('gpt2')).toThrow(/"gpt2" is recognised but its forward pass is not available yet/);
   });
 });
