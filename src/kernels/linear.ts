@@ -104,20 +104,20 @@ function weightDecl(v: LinearVariant): string {
   return `${weightBindingWgsl(v.format, 1, 'w')}  // (N, K) ${v.format}`;
 }
 
-/** WGSL `fn load_unit(n: u32, u: u32) -> vec4f`: unit u of W's row n, padded with zeros. */
+/** WGSL `fn w_unit(n: u32, u: u32) -> vec4f`: unit u of W's row n, padded with zeros. */
 function loadUnitWgsl(v: LinearVariant): string {
   switch (v.unit) {
     case 4:
-      return `fn load_unit(n: u32, u: u32) -> vec4f { return w[n * (dims.K / 4u) + u]; }`;
+      return `fn w_unit(n: u32, u: u32) -> vec4f { return w[n * (dims.K / 4u) + u]; }`;
     case 2: {
       const body =
         v.format === 'f16'
           ? 'return vec4f(unpack2x16float(p), 0.0, 0.0);'
           : 'return vec4f(bitcast<f32>(p << 16u), bitcast<f32>(p & 0xffff0000u), 0.0, 0.0);';
-      return `fn load_unit(n: u32, u: u32) -> vec4f {\n  let p = w[n * (dims.K / 2u) + u];\n  ${body}\n}`;
+      return `fn w_unit(n: u32, u: u32) -> vec4f {\n  let p = w[n * (dims.K / 2u) + u];\n  ${body}\n}`;
     }
     default:
-      return `${loadWeightWgsl(v.format, 'w')}\nfn load_unit(n: u32, u: u32) -> vec4f { return vec4f(load_w(n * dims.K + u), 0.0, 0.0, 0.0); }`;
+      return `${loadWeightWgsl(v.format, 'w')}\nfn w_unit(n: u32, u: u32) -> vec4f { return vec4f(load_w(n * dims.K + u), 0.0, 0.0, 0.0); }`;
   }
 }
 
@@ -138,12 +138,15 @@ ${weightDecl(v)}
 ${epilogueBindings(v)}`;
 }
 
-function gemvSource(v: LinearVariant): string {
-  const unit = v.unit ?? 1;
+/**
+ * The GEMV kernel's shared part (float and quantized weights): workgroup memory, constants and the entry point. A
+ * workgroup computes COLS output columns for all M ≤ MAXM rows; thread t takes units t, t + WG, … of the row (a unit:
+ * a few consecutive weights read together). The caller defines `x_unit(m, u)`, `w_unit(n, u)` (both of `unitType`)
+ * and `dot_unit(a, b)`.
+ */
+export function gemvMainWgsl(o: { units: string; unitType: string; epilogue: (acc: string) => string }): string {
   const slots = GEMV_COLS * LINEAR_GEMV_MAX_M;
   return /* wgsl */ `
-${linearHeader(v)}
-
 const WG = ${GEMV_WG}u;
 const COLS = ${GEMV_COLS}u;
 const MAXM = ${LINEAR_GEMV_MAX_M}u;
@@ -151,25 +154,22 @@ const SLOTS = ${slots}u;  // COLS × MAXM partial sums per thread
 
 var<workgroup> red: array<f32, ${GEMV_WG * slots}>;  // red[t * SLOTS + c * MAXM + m]
 
-${loadUnitWgsl(v)}
-${xUnitWgsl(unit)}
-
 @compute @workgroup_size(${GEMV_WG}, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
   let M = dims.M;
   let N = dims.N;
-  let units = dims.K / ${unit}u;
+  let units = ${o.units};
   let n0 = wg.x * COLS;
 
   var acc: array<f32, ${slots}>;  // acc[c * MAXM + m]
   for (var u = t; u < units; u += WG) {
-    var xs: array<vec4f, ${LINEAR_GEMV_MAX_M}>;
+    var xs: array<${o.unitType}, ${LINEAR_GEMV_MAX_M}>;
     for (var m = 0u; m < M; m++) { xs[m] = x_unit(m, u); }
     for (var c = 0u; c < COLS; c++) {
       let n = n0 + c;
       if (n >= N) { break; }
-      let wv = load_unit(n, u);
-      for (var m = 0u; m < M; m++) { acc[c * MAXM + m] += dot(xs[m], wv); }
+      let wv = w_unit(n, u);
+      for (var m = 0u; m < M; m++) { acc[c * MAXM + m] += dot_unit(xs[m], wv); }
     }
   }
 
@@ -186,25 +186,36 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let c = t / MAXM;
     let m = t % MAXM;
     let n = n0 + c;
-    if (m < M && n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'red[t]')}; }
+    if (m < M && n < N) { y[m * dims.yStride + dims.yOffset + n] = ${o.epilogue('red[t]')}; }
   }
 }
 `;
 }
 
-function gemmSource(v: LinearVariant): string {
+function gemvSource(v: LinearVariant): string {
+  const unit = v.unit ?? 1;
   return /* wgsl */ `
 ${linearHeader(v)}
 
-const TM = 32u;
-const TN = 32u;
-const TK = 32u;
+${loadUnitWgsl(v)}
+${xUnitWgsl(unit)}
+fn dot_unit(a: vec4f, b: vec4f) -> f32 { return dot(a, b); }
+${gemvMainWgsl({ units: `dims.K / ${unit}u`, unitType: 'vec4f', epilogue: (acc) => epilogue(v, acc) })}`;
+}
+
+/**
+ * The tiled GEMM's shared part: 32 × 32 tiles of x and W staged in workgroup memory, 8 × 8 threads each computing
+ * 4 × 4 outputs. `weight(n, k)` is the WGSL expression of W[n, k] as f32 (a float load, or a dequantisation).
+ */
+export function gemmMainWgsl(o: { weight: (n: string, k: string) => string; epilogue: (acc: string) => string }): string {
+  return /* wgsl */ `
+const TM = ${TILE}u;
+const TN = ${TILE}u;
+const TK = ${TILE}u;
 const THREADS = 64u;
 
-var<workgroup> xs: array<f32, 1024>;  // (TM, TK) tile of x
-var<workgroup> ws: array<f32, 1024>;  // (TN, TK) tile of W
-
-${loadWeightWgsl(v.format, 'w')}
+var<workgroup> xs: array<f32, ${TILE * TILE}>;  // (TM, TK) tile of x
+var<workgroup> ws: array<f32, ${TILE * TILE}>;  // (TN, TK) tile of W
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wg: vec3u,
@@ -226,7 +237,7 @@ fn main(@builtin(workgroup_id) wg: vec3u,
       if (m0 + r < M && k < K) { xv = x[(m0 + r) * K + k]; }
       xs[e] = xv;
       var wv = 0.0;
-      if (n0 + r < N && k < K) { wv = load_w((n0 + r) * K + k); }
+      if (n0 + r < N && k < K) { wv = ${o.weight('n0 + r', 'k')}; }
       ws[e] = wv;
     }
     workgroupBarrier();
@@ -247,11 +258,19 @@ fn main(@builtin(workgroup_id) wg: vec3u,
     if (m >= M) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let n = n0 + lid.x + 8u * j;
-      if (n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'acc[i][j]')}; }
+      if (n < N) { y[m * dims.yStride + dims.yOffset + n] = ${o.epilogue('acc[i][j]')}; }
     }
   }
 }
 `;
+}
+
+function gemmSource(v: LinearVariant): string {
+  return /* wgsl */ `
+${linearHeader(v)}
+
+${loadWeightWgsl(v.format, 'w')}
+${gemmMainWgsl({ weight: (n, k) => `load_w((${n}) * K + ${k})`, epilogue: (acc) => epilogue(v, acc) })}`;
 }
 
 function rowsSource(v: LinearVariant): string {
@@ -274,7 +293,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   var acc = 0.0;
   for (var u = 0u; u < units; u++) {
     let xv = x_unit(m, u);
-    let wv = load_unit(n, u);
+    let wv = w_unit(n, u);
     ${['acc = fma(xv.x, wv.x, acc);', 'acc = fma(xv.y, wv.y, acc);', 'acc = fma(xv.z, wv.z, acc);', 'acc = fma(xv.w, wv.w, acc);'].slice(0, unit).join('\n    ')}
   }
   y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'acc')};

@@ -27,9 +27,10 @@ import { checkBindings, type KernelDispatch } from './dispatch.js';
 import {
   GEMV_COLS,
   GEMV_WG,
-  LINEAR_GEMV_MAX_M,
   ROWS_WG,
   TILE,
+  gemmMainWgsl,
+  gemvMainWgsl,
   linearDispatch,
   linearIO,
   linearKernelKind,
@@ -145,118 +146,21 @@ fn dot_unit(p: U, r: U) -> f32 { return dot(p.a, r.a); }`;
 }
 
 function gemvSource(v: QuantLinearVariant): string {
-  const slots = GEMV_COLS * LINEAR_GEMV_MAX_M;
   return /* wgsl */ `
 ${header(v)}
 ${unitWgsl(v.bits)}
-
-const WG = ${GEMV_WG}u;
-const COLS = ${GEMV_COLS}u;
-const MAXM = ${LINEAR_GEMV_MAX_M}u;
-const SLOTS = ${slots}u;
-
-var<workgroup> red: array<f32, ${GEMV_WG * slots}>;  // red[t * SLOTS + c * MAXM + m]
-
-@compute @workgroup_size(${GEMV_WG}, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  let M = dims.M;
-  let N = dims.N;
-  let n0 = wg.x * COLS;
-
-  var acc: array<f32, ${slots}>;  // acc[c * MAXM + m]
-  for (var u = t; u < dims.units; u += WG) {
-    var xs: array<U, ${LINEAR_GEMV_MAX_M}>;
-    for (var m = 0u; m < M; m++) { xs[m] = x_unit(m, u); }
-    for (var c = 0u; c < COLS; c++) {
-      let n = n0 + c;
-      if (n >= N) { break; }
-      let wv = w_unit(n, u);
-      for (var m = 0u; m < M; m++) { acc[c * MAXM + m] += dot_unit(xs[m], wv); }
-    }
-  }
-
-  for (var e = 0u; e < SLOTS; e++) { red[t * SLOTS + e] = acc[e]; }
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) {
-      for (var e = 0u; e < SLOTS; e++) { red[t * SLOTS + e] += red[(t + s) * SLOTS + e]; }
-    }
-    workgroupBarrier();
-  }
-
-  if (t < SLOTS) {
-    let c = t / MAXM;
-    let m = t % MAXM;
-    let n = n0 + c;
-    if (m < M && n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'red[t]')}; }
-  }
-}
-`;
+${gemvMainWgsl({ units: 'dims.units', unitType: 'U', epilogue: (acc) => epilogue(v, acc) })}`;
 }
 
 function gemmSource(v: QuantLinearVariant): string {
   return /* wgsl */ `
 ${header(v)}
 
-const TM = 32u;
-const TN = 32u;
-const TK = 32u;
-const THREADS = 64u;
-
-var<workgroup> xs: array<f32, 1024>;  // (TM, TK) tile of x
-var<workgroup> ws: array<f32, 1024>;  // (TN, TK) tile of dequantised W
-
 fn load_w(n: u32, k: u32) -> f32 {
   let g = k / G;
   return (qval(q[n * dims.rowWords + k / PER_WORD], k % PER_WORD) - zero_of(n, g)) * scale_of(n, g);
 }
-
-@compute @workgroup_size(8, 8, 1)
-fn main(@builtin(workgroup_id) wg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) li: u32) {
-  let M = dims.M;
-  let N = dims.N;
-  let K = dims.K;
-  let m0 = wg.y * TM;
-  let n0 = wg.x * TN;
-
-  var acc: array<array<f32, 4>, 4>;
-  for (var k0 = 0u; k0 < K; k0 += TK) {
-    for (var e = li; e < TM * TK; e += THREADS) {
-      let r = e / TK;
-      let c = e % TK;
-      let k = k0 + c;
-      var xv = 0.0;
-      if (m0 + r < M && k < K) { xv = x[(m0 + r) * K + k]; }
-      xs[e] = xv;
-      var wv = 0.0;
-      if (n0 + r < N && k < K) { wv = load_w(n0 + r, k); }
-      ws[e] = wv;
-    }
-    workgroupBarrier();
-    for (var c = 0u; c < TK; c++) {
-      var a: array<f32, 4>;
-      var b: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) { a[i] = xs[(lid.y + 8u * i) * TK + c]; }
-      for (var j = 0u; j < 4u; j++) { b[j] = ws[(lid.x + 8u * j) * TK + c]; }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-      }
-    }
-    workgroupBarrier();
-  }
-
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + lid.y + 8u * i;
-    if (m >= M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + lid.x + 8u * j;
-      if (n < N) { y[m * dims.yStride + dims.yOffset + n] = ${epilogue(v, 'acc[i][j]')}; }
-    }
-  }
-}
-`;
+${gemmMainWgsl({ weight: (n, k) => `load_w(${n}, ${k})`, epilogue: (acc) => epilogue(v, acc) })}`;
 }
 
 function rowsSource(v: QuantLinearVariant): string {
