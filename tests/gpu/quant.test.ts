@@ -31,6 +31,33 @@ function firstDiff(got: Uint32Array, want: Uint32Array): number {
   return -1;
 }
 
+/** Quantises `w` (N×K, f32) on the GPU and runs the default quant-linear kernel on x (M×K): y and the packed words. */
+async function quantizeAndMultiply(w: Float32Array, x: Float32Array, M: number, N: number, K: number, bits: QuantBits, group: QuantGroup) {
+  const sizes = quantizedBytes({ bits, N, K, group });
+  const src = input(ctx, w, 'test/src');
+  const xb = input(ctx, x, 'test/x');
+  const q = poisonedWords(sizes.q, 'test/q');
+  const scales = poisonedWords(sizes.scales, 'test/scales');
+  const zeros = bits === 4 ? poisonedWords(sizes.zeros, 'test/zeros') : undefined;
+  const yb = poisonedF32(ctx, M * N, 'test/y');
+  try {
+    await run(ctx, () => [
+      prepareQuantize(ctx, { src, srcFormat: 'f32', N, K, bits, group, q, scales, zeros }),
+      prepareQuantLinear(ctx, { x: xb, q, scales, zeros, bits, group, y: yb, M, N, K }),
+    ]);
+    const yAll = await readF32(ctx, yb);
+    expect(guardIntact(yAll, M * N), 'wrote past y').toBe(true);
+    return {
+      y: yAll.slice(0, M * N),
+      qWords: (await readU32(ctx, q)).slice(0, sizes.q / 4),
+      sWords: (await readU32(ctx, scales)).slice(0, sizes.scales / 4),
+      zWords: zeros ? (await readU32(ctx, zeros)).slice(0, sizes.zeros / 4) : new Uint32Array(0),
+    };
+  } finally {
+    for (const b of [src, xb, q, scales, zeros, yb]) b?.destroy();
+  }
+}
+
 interface Quantized {
   q: GPUBuffer;
   scales: GPUBuffer;
@@ -269,23 +296,8 @@ describe('quant-linear: y = x · dequant(W)ᵀ (+ bias) (+ residual) against flo
       const x = randomF32(M * K, 12 + bits);
       const ref = quantizeRef(w, N, K, bits, group);
       const { y, absSum } = matmulRef(x, dequantizeRef(ref.q, ref.scales, ref.zeros, N, K, bits, group), M, N, K);
-      const sizes = quantizedBytes({ bits, N, K, group });
-      const src = input(ctx, w, 'test/src');
-      const xb = input(ctx, x, 'test/x');
-      const q = poisonedWords(sizes.q, 'test/q');
-      const scales = poisonedWords(sizes.scales, 'test/scales');
-      const zeros = bits === 4 ? poisonedWords(sizes.zeros, 'test/zeros') : undefined;
-      const yb = poisonedF32(ctx, M * N, 'test/y');
-      try {
-        await run(ctx, () => [
-          prepareQuantize(ctx, { src, srcFormat: 'f32', N, K, bits, group, q, scales, zeros }),
-          prepareQuantLinear(ctx, { x: xb, q, scales, zeros, bits, group, y: yb, M, N, K }),
-        ]);
-        const got = await readF32(ctx, yb);
-        expect(compareToRef(got.subarray(0, M * N), y, absSum), `q${bits}`).toBeNull();
-      } finally {
-        for (const b of [src, xb, q, scales, zeros, yb]) b?.destroy();
-      }
+      const { y: got } = await quantizeAndMultiply(w, x, M, N, K, bits, group);
+      expect(compareToRef(got, y, absSum), `q${bits}`).toBeNull();
     }
   });
 
@@ -355,44 +367,26 @@ describe('onnxruntime MatMulNBits computes the same product from the same bytes'
         const x = randomF32(M * K, seed++);
         const sizes = quantizedBytes({ bits, N, K, group });
         // Quantise on the GPU; its bytes go to onnxruntime unchanged (q8: XOR 0x80, uint8 with zero point 128).
-        const src = input(ctx, w, 'test/src');
-        const xb = input(ctx, x, 'test/x');
-        const q = poisonedWords(sizes.q, 'test/q');
-        const scales = poisonedWords(sizes.scales, 'test/scales');
-        const zeros = bits === 4 ? poisonedWords(sizes.zeros, 'test/zeros') : undefined;
-        const yb = poisonedF32(ctx, M * N, 'test/y');
-        try {
-          await run(ctx, () => [
-            prepareQuantize(ctx, { src, srcFormat: 'f32', N, K, bits, group, q, scales, zeros }),
-            prepareQuantLinear(ctx, { x: xb, q, scales, zeros, bits, group, y: yb, M, N, K }),
-          ]);
-          const qWords = (await readU32(ctx, q)).subarray(0, sizes.q / 4);
-          const sWords = (await readU32(ctx, scales)).subarray(0, sizes.scales / 4);
-          const zWords = zeros ? (await readU32(ctx, zeros)).subarray(0, sizes.zeros / 4) : new Uint32Array(0);
-          const ours = (await readF32(ctx, yb)).subarray(0, M * N);
+        const { y: ours, qWords, sWords, zWords } = await quantizeAndMultiply(w, x, M, N, K, bits, group);
+        const bBytes = new Uint8Array(qWords.buffer, qWords.byteOffset, sizes.q).slice();
+        if (bits === 8) for (let i = 0; i < bBytes.length; i++) bBytes[i] ^= 0x80;
+        const blocks = sizes.blocks;
+        const feeds: Record<string, InstanceType<Ort['Tensor']>> = {
+          A: new ort.Tensor('float32', x, [M, K]),
+          B: new ort.Tensor('uint8', bBytes, [N, blocks, (group * bits) / 8]),
+          scales: new ort.Tensor('float32', scalesAsF32(sWords, N * blocks), [N * blocks]),
+        };
+        const zpBytes = N * Math.ceil(blocks / 2);
+        if (bits === 4) feeds.zero_points = new ort.Tensor('uint8', new Uint8Array(zWords.buffer, zWords.byteOffset, zpBytes).slice(), [zpBytes]);
+        const session = await ort.InferenceSession.create(matmulNBitsModel({ M, N, K, bits, block: group, zeroPoints: bits === 4 }));
+        const result = await session.run(feeds);
+        const theirs = result.Y.data as Float32Array;
+        await session.release();
 
-          const bBytes = new Uint8Array(qWords.buffer, qWords.byteOffset, sizes.q).slice();
-          if (bits === 8) for (let i = 0; i < bBytes.length; i++) bBytes[i] ^= 0x80;
-          const blocks = sizes.blocks;
-          const feeds: Record<string, InstanceType<Ort['Tensor']>> = {
-            A: new ort.Tensor('float32', x, [M, K]),
-            B: new ort.Tensor('uint8', bBytes, [N, blocks, (group * bits) / 8]),
-            scales: new ort.Tensor('float32', scalesAsF32(sWords, N * blocks), [N * blocks]),
-          };
-          const zpBytes = N * Math.ceil(blocks / 2);
-          if (bits === 4) feeds.zero_points = new ort.Tensor('uint8', new Uint8Array(zWords.buffer, zWords.byteOffset, zpBytes).slice(), [zpBytes]);
-          const session = await ort.InferenceSession.create(matmulNBitsModel({ M, N, K, bits, block: group, zeroPoints: bits === 4 }));
-          const result = await session.run(feeds);
-          const theirs = result.Y.data as Float32Array;
-          await session.release();
-
-          const { y, absSum } = matmulRef(x, dequantizeRef(qWords, sWords, zWords, N, K, bits, group), M, N, K);
-          const what = `bits=${bits} M=${M} N=${N} K=${K} G=${group}`;
-          expect(compareToRef(theirs, y, absSum), `onnxruntime vs float64 (${what})`).toBeNull();
-          expect(compareToRef(ours, theirs, absSum), `ours vs onnxruntime (${what})`).toBeNull();
-        } finally {
-          for (const b of [src, xb, q, scales, zeros, yb]) b?.destroy();
-        }
+        const { y, absSum } = matmulRef(x, dequantizeRef(qWords, sWords, zWords, N, K, bits, group), M, N, K);
+        const what = `bits=${bits} M=${M} N=${N} K=${K} G=${group}`;
+        expect(compareToRef(theirs, y, absSum), `onnxruntime vs float64 (${what})`).toBeNull();
+        expect(compareToRef(ours, theirs, absSum), `ours vs onnxruntime (${what})`).toBeNull();
       }
     });
   }
