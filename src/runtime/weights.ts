@@ -291,13 +291,7 @@ export class WeightStore {
     try {
       for await (const t of tensors) {
         const entries = byName.get(t.name);
-        if (!entries && pieceOf.has(t.name)) {
-          if (seen.has(t.name)) throw new SafetensorsError(`${t.shard}: tensor "${t.name}" appears twice in the checkpoint.`);
-          seen.add(t.name);
-          this.loadPiece(pieceOf.get(t.name)!, t, pq!, maxBinding);
-          continue;
-        }
-        if (!entries) {
+        if (!entries && !pieceOf.has(t.name)) {
           if (options.ignore?.(t.name)) continue;
           throw new SafetensorsError(
             `${t.shard}: unexpected tensor "${t.name}"; the model built from config.json has no such weight` +
@@ -306,7 +300,8 @@ export class WeightStore {
         }
         if (seen.has(t.name)) throw new SafetensorsError(`${t.shard}: tensor "${t.name}" appears twice in the checkpoint.`);
         seen.add(t.name);
-        for (const entry of entries) this.loadPart(entry.spec, entry.part, t, options, maxBinding);
+        if (entries) for (const entry of entries) this.loadPart(entry.spec, entry.part, t, options, maxBinding);
+        else this.loadPiece(pieceOf.get(t.name)!, t, pq!, maxBinding);
         sinceSync += t.bytes.byteLength;
         if (sinceSync > 64 * 1024 * 1024) {
           // Bound the staging memory the queue holds for pending uploads.

@@ -127,7 +127,8 @@ export class Engine {
         ...request.options,
         signal: controller.signal,
         streamer: request.streamer ? new PortStreamer(post) : undefined,
-        token_callback: request.steps ? (ids) => post({ t: 'step', ids: [...ids] }) : undefined,
+        // postMessage clones the step's ids; no copy here.
+        token_callback: request.steps ? (ids) => post({ t: 'step', ids: ids as number[] }) : undefined,
       });
       return ok({ rows, stats: lm.stats() });
     } catch (e) {
